@@ -1,0 +1,57 @@
+// The seam between the file side of lunfs (fuse/, cache/) and the storage side (engine/, paths/).
+//
+// A BlockDevice is an asynchronous byte-addressed device of fixed capacity. Callers submit
+// requests; each request's callback runs exactly once, on whichever thread finishes it, possibly
+// inside Submit() itself: callers must not hold a lock across Submit() that the callback takes.
+// Nothing here names libiscsi: the multipath LUN, the read-modify-write adapter, the cache and the
+// test fakes all implement this one interface, so each can decorate another.
+#pragma once
+
+#include <sys/uio.h>
+
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "core/status.h"
+
+namespace lunfs {
+
+enum class IoOp : uint8_t {
+    kRead,
+    kWrite,
+    kFlush,  // all writes completed before it was submitted reach stable storage
+};
+
+const char* IoOpName(IoOp op);
+
+using IoCallback = std::function<void(Status)>;
+
+struct IoRequest {
+    IoOp op = IoOp::kRead;
+    uint64_t offset = 0;      // bytes from the start of the device
+    std::vector<iovec> iov;   // caller-owned memory; stays valid until `done` has run
+    IoCallback done;          // called exactly once
+
+    uint64_t Length() const;  // sum of the iovec lengths (0 for a flush)
+};
+
+class BlockDevice {
+public:
+    virtual ~BlockDevice() = default;
+
+    virtual uint64_t Capacity() const = 0;   // bytes
+    virtual uint32_t BlockSize() const = 0;  // the logical block size, bytes
+
+    // Offsets and lengths of read and write requests must be multiples of this (1: any byte
+    // range). A request that breaks it, or reaches past Capacity(), completes with EINVAL.
+    virtual uint32_t Alignment() const = 0;
+
+    // Starts the request. Thread-safe. The callback may run before Submit returns.
+    virtual void Submit(IoRequest request) = 0;
+};
+
+// Checks a request against a device's alignment and capacity; ok or EINVAL.
+Status ValidateRequest(const BlockDevice& device, const IoRequest& request);
+
+}  // namespace lunfs

@@ -1,0 +1,322 @@
+#include "fuse/lun_fs.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <memory>
+
+#include <spdlog/spdlog.h>
+
+namespace lunfs {
+
+namespace {
+
+constexpr fuse_ino_t kRootIno = FUSE_ROOT_ID;  // 1
+constexpr fuse_ino_t kControlDirIno = 2;
+constexpr fuse_ino_t kControlBase = 16;   // control file i has inode kControlBase + i
+constexpr fuse_ino_t kLunBase = 1024;     // LUN i has inode kLunBase + i
+constexpr const char* kControlDirName = ".lunfs";
+constexpr uint32_t kMaxIo = 1u << 20;     // max_read and max_write
+constexpr double kAttrTimeout = 1.0;
+
+LunFs* Self(fuse_req_t req) { return static_cast<LunFs*>(fuse_req_userdata(req)); }
+
+// A read in flight: the buffer lives until the reply has been sent.
+struct ReadOp {
+    fuse_req_t req;
+    std::unique_ptr<char[]> buf;
+    size_t size;
+};
+
+// A write in flight: the copy of the payload lives until the target acknowledged it.
+struct WriteOp {
+    fuse_req_t req;
+    std::unique_ptr<char[]> buf;
+    size_t size;
+};
+
+void ReplyStatus(fuse_req_t req, const Status& s, const char* what) {
+    if (!s.ok()) spdlog::error("{} failed: {}", what, s.ToString());
+    fuse_reply_err(req, s.ok() ? 0 : s.code());
+}
+
+}  // namespace
+
+LunFs::LunFs(std::vector<LunFile> luns, std::vector<ControlFile> control, FsOptions options)
+    : luns_(std::move(luns)), control_(std::move(control)), options_(options) {}
+
+LunFs::Kind LunFs::KindOf(fuse_ino_t ino) const {
+    if (ino == kRootIno) return Kind::kRoot;
+    if (ino == kControlDirIno) return Kind::kControlDir;
+    if (ino >= kControlBase && ino < kControlBase + control_.size()) return Kind::kControl;
+    if (ino >= kLunBase && ino < kLunBase + luns_.size()) return Kind::kLun;
+    return Kind::kNone;
+}
+
+BlockDevice& LunFs::Lun(fuse_ino_t ino) const { return *luns_[ino - kLunBase].device; }
+
+bool LunFs::Stat(fuse_ino_t ino, struct stat* st) const {
+    *st = {};
+    st->st_ino = ino;
+    st->st_uid = options_.uid;
+    st->st_gid = options_.gid;
+    st->st_blksize = kMaxIo;
+    switch (KindOf(ino)) {
+        case Kind::kRoot:
+            st->st_mode = S_IFDIR | 0755;
+            st->st_nlink = 3;
+            return true;
+        case Kind::kControlDir:
+            st->st_mode = S_IFDIR | 0555;
+            st->st_nlink = 2;
+            return true;
+        case Kind::kControl:
+            st->st_mode = S_IFREG | 0444;
+            st->st_nlink = 1;
+            return true;
+        case Kind::kLun: {
+            const BlockDevice& dev = Lun(ino);
+            st->st_mode = S_IFREG | (options_.read_only ? 0400 : 0600);
+            st->st_nlink = 1;
+            st->st_size = static_cast<off_t>(dev.Capacity());
+            st->st_blocks = static_cast<blkcnt_t>(dev.Capacity() / 512);
+            return true;
+        }
+        case Kind::kNone: return false;
+    }
+    return false;
+}
+
+void LunFs::Init(fuse_conn_info* conn) {
+    conn->max_write = kMaxIo;
+    conn->max_read = kMaxIo;  // must match the max_read mount option
+    conn->max_readahead = std::min<unsigned>(conn->max_readahead, kMaxIo);
+    conn->max_background = 64;
+    conn->congestion_threshold = 48;
+    const unsigned wanted = FUSE_CAP_ASYNC_READ | FUSE_CAP_ASYNC_DIO | FUSE_CAP_PARALLEL_DIROPS;
+    conn->want |= wanted & conn->capable;
+    // The kernel's write-back cache would acknowledge writes lunfs has not written and lose
+    // their errors; writes always come through, and reply once the target has them.
+    conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+}
+
+void LunFs::ReplyEntry(fuse_req_t req, fuse_ino_t ino) {
+    fuse_entry_param e{};
+    e.ino = ino;
+    e.attr_timeout = kAttrTimeout;
+    e.entry_timeout = kAttrTimeout;
+    Stat(ino, &e.attr);
+    fuse_reply_entry(req, &e);
+}
+
+void LunFs::Lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
+    if (parent == kRootIno) {
+        if (std::strcmp(name, kControlDirName) == 0) return ReplyEntry(req, kControlDirIno);
+        for (size_t i = 0; i < luns_.size(); ++i) {
+            if (luns_[i].name == name) return ReplyEntry(req, kLunBase + i);
+        }
+    } else if (parent == kControlDirIno) {
+        for (size_t i = 0; i < control_.size(); ++i) {
+            if (control_[i].name == name) return ReplyEntry(req, kControlBase + i);
+        }
+    }
+    fuse_reply_err(req, ENOENT);
+}
+
+void LunFs::GetAttr(fuse_req_t req, fuse_ino_t ino) {
+    struct stat st;
+    if (!Stat(ino, &st)) return (void)fuse_reply_err(req, ENOENT);
+    fuse_reply_attr(req, &st, kAttrTimeout);
+}
+
+// A LUN file behaves like a block device: its size is the LUN's and never changes. Truncating to
+// the size or below (O_TRUNC, `truncate`, cp's final ftruncate) is accepted and changes nothing,
+// data included; growing past the capacity is EFBIG. Times are accepted and not kept; owner and
+// mode cannot be changed.
+void LunFs::SetAttr(fuse_req_t req, fuse_ino_t ino, const struct stat* attr, int to_set) {
+    struct stat st;
+    if (!Stat(ino, &st)) return (void)fuse_reply_err(req, ENOENT);
+    if (to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) {
+        return (void)fuse_reply_err(req, EPERM);
+    }
+    if (to_set & FUSE_SET_ATTR_SIZE) {
+        if (KindOf(ino) != Kind::kLun) return (void)fuse_reply_err(req, EACCES);
+        if (options_.read_only) return (void)fuse_reply_err(req, EROFS);
+        if (attr->st_size > st.st_size) return (void)fuse_reply_err(req, EFBIG);
+    }
+    fuse_reply_attr(req, &st, kAttrTimeout);
+}
+
+void LunFs::ReadDir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off) {
+    std::vector<std::pair<std::string, fuse_ino_t>> entries = {{".", ino}, {"..", kRootIno}};
+    if (ino == kRootIno) {
+        entries.emplace_back(kControlDirName, kControlDirIno);
+        for (size_t i = 0; i < luns_.size(); ++i) entries.emplace_back(luns_[i].name, kLunBase + i);
+    } else if (ino == kControlDirIno) {
+        for (size_t i = 0; i < control_.size(); ++i) {
+            entries.emplace_back(control_[i].name, kControlBase + i);
+        }
+    } else {
+        return (void)fuse_reply_err(req, ENOTDIR);
+    }
+    std::vector<char> buf(size);
+    size_t used = 0;
+    for (size_t i = static_cast<size_t>(off); i < entries.size(); ++i) {
+        struct stat st;
+        Stat(entries[i].second, &st);
+        const size_t need = fuse_add_direntry(req, buf.data() + used, size - used,
+                                              entries[i].first.c_str(), &st,
+                                              static_cast<off_t>(i + 1));
+        if (need > size - used) break;
+        used += need;
+    }
+    fuse_reply_buf(req, buf.data(), used);
+}
+
+void LunFs::Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+    const bool writing = (fi->flags & O_ACCMODE) != O_RDONLY;
+    switch (KindOf(ino)) {
+        case Kind::kLun:
+            if (writing && options_.read_only) return (void)fuse_reply_err(req, EROFS);
+            // O_DIRECT opens bypass the kernel page cache; others use it, and drop what it held
+            // at every open, since other initiators may have changed the LUN meanwhile.
+            fi->direct_io = (fi->flags & O_DIRECT) ? 1 : 0;
+            fi->keep_cache = 0;
+            fuse_reply_open(req, fi);
+            return;
+        case Kind::kControl: {
+            if (writing) return (void)fuse_reply_err(req, EACCES);
+            auto* text = new std::string(control_[ino - kControlBase].render());
+            fi->fh = reinterpret_cast<uint64_t>(text);
+            fi->direct_io = 1;  // the size is not known in advance
+            if (fuse_reply_open(req, fi) != 0) delete text;
+            return;
+        }
+        case Kind::kRoot:
+        case Kind::kControlDir: return (void)fuse_reply_err(req, EISDIR);
+        case Kind::kNone: return (void)fuse_reply_err(req, ENOENT);
+    }
+}
+
+void LunFs::Read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
+    if (KindOf(ino) == Kind::kControl) {
+        const auto* text = reinterpret_cast<const std::string*>(fi->fh);
+        const size_t start = std::min(static_cast<size_t>(off), text->size());
+        fuse_reply_buf(req, text->data() + start, std::min(size, text->size() - start));
+        return;
+    }
+    if (KindOf(ino) != Kind::kLun) return (void)fuse_reply_err(req, EISDIR);
+    BlockDevice& dev = Lun(ino);
+    const uint64_t cap = dev.Capacity();
+    if (off < 0) return (void)fuse_reply_err(req, EINVAL);
+    if (static_cast<uint64_t>(off) >= cap || size == 0) return (void)fuse_reply_buf(req, nullptr, 0);
+    size = static_cast<size_t>(std::min<uint64_t>(size, cap - static_cast<uint64_t>(off)));
+
+    auto op = std::make_shared<ReadOp>(ReadOp{req, std::make_unique<char[]>(size), size});
+    IoRequest io{IoOp::kRead, static_cast<uint64_t>(off), {iovec{op->buf.get(), size}}, nullptr};
+    io.done = [op](Status s) {
+        if (!s.ok()) return ReplyStatus(op->req, s, "read");
+        fuse_reply_buf(op->req, op->buf.get(), op->size);
+    };
+    dev.Submit(std::move(io));
+}
+
+void LunFs::Write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t off,
+                  fuse_file_info*) {
+    if (KindOf(ino) != Kind::kLun) return (void)fuse_reply_err(req, EACCES);
+    if (options_.read_only) return (void)fuse_reply_err(req, EROFS);
+    BlockDevice& dev = Lun(ino);
+    const uint64_t cap = dev.Capacity();
+    if (off < 0) return (void)fuse_reply_err(req, EINVAL);
+    if (size == 0) return (void)fuse_reply_write(req, 0);
+    if (static_cast<uint64_t>(off) >= cap) return (void)fuse_reply_err(req, ENOSPC);
+    // A write straddling the end is written up to the end and reported short.
+    size = static_cast<size_t>(std::min<uint64_t>(size, cap - static_cast<uint64_t>(off)));
+
+    auto op = std::make_shared<WriteOp>(WriteOp{req, std::make_unique<char[]>(size), size});
+    std::memcpy(op->buf.get(), buf, size);
+    IoRequest io{IoOp::kWrite, static_cast<uint64_t>(off), {iovec{op->buf.get(), size}}, nullptr};
+    io.done = [op](Status s) {
+        if (!s.ok()) return ReplyStatus(op->req, s, "write");
+        fuse_reply_write(op->req, op->size);
+    };
+    dev.Submit(std::move(io));
+}
+
+void LunFs::SendFlush(fuse_req_t req, fuse_ino_t ino) {
+    IoRequest io{IoOp::kFlush, 0, {}, [req](Status s) { ReplyStatus(req, s, "flush"); }};
+    Lun(ino).Submit(std::move(io));
+}
+
+// close(): a handle that could write drains its writes to stable storage (every write was
+// acknowledged before its reply, so this is SYNCHRONIZE CACHE); read-only handles have nothing to
+// make durable.
+void LunFs::Flush(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+    if (KindOf(ino) != Kind::kLun || (fi->flags & O_ACCMODE) == O_RDONLY || options_.read_only) {
+        return (void)fuse_reply_err(req, 0);
+    }
+    SendFlush(req, ino);
+}
+
+void LunFs::Fsync(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
+    if (KindOf(ino) != Kind::kLun || options_.read_only) return (void)fuse_reply_err(req, 0);
+    SendFlush(req, ino);
+}
+
+void LunFs::Release(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+    if (KindOf(ino) == Kind::kControl) delete reinterpret_cast<std::string*>(fi->fh);
+    fuse_reply_err(req, 0);
+}
+
+void LunFs::StatFs(fuse_req_t req) {
+    struct statvfs sv{};
+    uint64_t total = 0;
+    uint32_t bsize = 512;
+    for (const LunFile& l : luns_) {
+        total += l.device->Capacity();
+        bsize = std::max(bsize, l.device->BlockSize());
+    }
+    sv.f_bsize = bsize;
+    sv.f_frsize = bsize;
+    sv.f_blocks = total / bsize;
+    sv.f_bfree = 0;  // every byte of a LUN belongs to its file
+    sv.f_bavail = 0;
+    sv.f_files = luns_.size() + control_.size() + 2;
+    sv.f_ffree = 0;
+    sv.f_namemax = 255;
+    if (options_.read_only) sv.f_flag |= ST_RDONLY;
+    fuse_reply_statfs(req, &sv);
+}
+
+const fuse_lowlevel_ops& LunFs::Ops() {
+    static const fuse_lowlevel_ops ops = [] {
+        fuse_lowlevel_ops ops_table{};
+        ops_table.init = [](void* data, fuse_conn_info* conn) { static_cast<LunFs*>(data)->Init(conn); };
+        ops_table.lookup = [](fuse_req_t r, fuse_ino_t p, const char* n) { Self(r)->Lookup(r, p, n); };
+        ops_table.getattr = [](fuse_req_t r, fuse_ino_t i, fuse_file_info*) { Self(r)->GetAttr(r, i); };
+        ops_table.setattr = [](fuse_req_t r, fuse_ino_t i, struct stat* a, int s, fuse_file_info*) {
+            Self(r)->SetAttr(r, i, a, s);
+        };
+        ops_table.readdir = [](fuse_req_t r, fuse_ino_t i, size_t s, off_t o, fuse_file_info*) {
+            Self(r)->ReadDir(r, i, s, o);
+        };
+        ops_table.open = [](fuse_req_t r, fuse_ino_t i, fuse_file_info* f) { Self(r)->Open(r, i, f); };
+        ops_table.read = [](fuse_req_t r, fuse_ino_t i, size_t s, off_t o, fuse_file_info* f) {
+            Self(r)->Read(r, i, s, o, f);
+        };
+        ops_table.write = [](fuse_req_t r, fuse_ino_t i, const char* b, size_t s, off_t o,
+                     fuse_file_info* f) { Self(r)->Write(r, i, b, s, o, f); };
+        ops_table.flush = [](fuse_req_t r, fuse_ino_t i, fuse_file_info* f) { Self(r)->Flush(r, i, f); };
+        ops_table.fsync = [](fuse_req_t r, fuse_ino_t i, int, fuse_file_info* f) { Self(r)->Fsync(r, i, f); };
+        ops_table.release = [](fuse_req_t r, fuse_ino_t i, fuse_file_info* f) { Self(r)->Release(r, i, f); };
+        ops_table.statfs = [](fuse_req_t r, fuse_ino_t) { Self(r)->StatFs(r); };
+        return ops_table;
+    }();
+    return ops;
+}
+
+}  // namespace lunfs

@@ -1,0 +1,76 @@
+// LunFs: the file system lunfs mounts, as libfuse low-level operations.
+//
+//   /            directory, one regular file per LUN
+//   /<name>      a LUN: size = capacity, read/write through its BlockDevice
+//   /.lunfs/     read-only control files (daemon pid, statistics)
+//
+// Every request ends in exactly one fuse_reply_*: at once for metadata, and from the thread that
+// completes the I/O for reads, writes, flush and fsync (libfuse replies are thread-safe). Handlers
+// never wait for the network; write payloads are copied before they leave the handler, because
+// the buffer belongs to the libfuse worker.
+#pragma once
+
+#define FUSE_USE_VERSION 312
+#include <fuse_lowlevel.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/block_device.h"
+
+namespace lunfs {
+
+struct LunFile {
+    std::string name;                     // file name in the mount root
+    std::shared_ptr<BlockDevice> device;  // must accept any byte range (Alignment() == 1)
+};
+
+struct ControlFile {
+    std::string name;                     // file name in /.lunfs
+    std::function<std::string()> render;  // its contents, rendered at open
+};
+
+struct FsOptions {
+    bool read_only = false;
+    uid_t uid = 0;  // owner of every file
+    gid_t gid = 0;
+};
+
+class LunFs {
+public:
+    LunFs(std::vector<LunFile> luns, std::vector<ControlFile> control, FsOptions options);
+
+    // The operations table; pass `this` as the session's userdata.
+    static const fuse_lowlevel_ops& Ops();
+
+    // Handlers, called through Ops().
+    void Init(fuse_conn_info* conn);
+    void Lookup(fuse_req_t req, fuse_ino_t parent, const char* name);
+    void GetAttr(fuse_req_t req, fuse_ino_t ino);
+    void SetAttr(fuse_req_t req, fuse_ino_t ino, const struct stat* attr, int to_set);
+    void ReadDir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off);
+    void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
+    void Read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi);
+    void Write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t off,
+               fuse_file_info* fi);
+    void Flush(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
+    void Fsync(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
+    void Release(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
+    void StatFs(fuse_req_t req);
+
+private:
+    enum class Kind { kNone, kRoot, kControlDir, kControl, kLun };
+    Kind KindOf(fuse_ino_t ino) const;
+    bool Stat(fuse_ino_t ino, struct stat* st) const;
+    void ReplyEntry(fuse_req_t req, fuse_ino_t ino);
+    void SendFlush(fuse_req_t req, fuse_ino_t ino);
+    BlockDevice& Lun(fuse_ino_t ino) const;
+
+    std::vector<LunFile> luns_;
+    std::vector<ControlFile> control_;
+    FsOptions options_;
+};
+
+}  // namespace lunfs

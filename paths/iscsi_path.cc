@@ -1,0 +1,444 @@
+#include "paths/iscsi_path.h"
+
+#include <arpa/inet.h>
+#include <iscsi/iscsi.h>
+#include <iscsi/scsi-lowlevel.h>
+#include <netdb.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstddef>
+#include <cstring>
+#include <random>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "paths/scsi_status.h"
+
+namespace lunfs {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+// libiscsi checks command timeouts only inside iscsi_service(); call it at least this often.
+constexpr auto kServiceInterval = 1s;
+constexpr int kInquiryLength = 255;
+
+static_assert(sizeof(scsi_iovec) == sizeof(iovec) &&
+              offsetof(scsi_iovec, iov_base) == offsetof(iovec, iov_base) &&
+              offsetof(scsi_iovec, iov_len) == offsetof(iovec, iov_len));
+
+// libiscsi resolves names with a blocking getaddrinfo() on the path's thread; resolve here
+// instead and hand it a numeric portal.
+Result<std::string> NumericPortal(const IscsiUrl& url) {
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* found = nullptr;
+    if (int rc = getaddrinfo(url.host.c_str(), nullptr, &hints, &found); rc != 0) {
+        return Status::Fail(EHOSTUNREACH,
+                            fmt::format("cannot resolve host '{}': {}", url.host, gai_strerror(rc)));
+    }
+    char text[INET6_ADDRSTRLEN] = {};
+    const void* addr = found->ai_family == AF_INET6
+                           ? static_cast<const void*>(&reinterpret_cast<sockaddr_in6*>(found->ai_addr)->sin6_addr)
+                           : static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(found->ai_addr)->sin_addr);
+    const bool v6 = found->ai_family == AF_INET6;
+    inet_ntop(found->ai_family, addr, text, sizeof(text));
+    freeaddrinfo(found);
+    return v6 ? fmt::format("[{}]:{}", text, url.port) : fmt::format("{}:{}", text, url.port);
+}
+
+// Turns libiscsi's login error text into one errno and one line for the user.
+Status LoginFailure(const IscsiUrl& url, const char* error) {
+    const std::string text = error ? error : "unknown error";
+    auto has = [&](const char* s) { return text.find(s) != std::string::npos; };
+    if (has("LOGICAL_UNIT_NOT_SUPPORTED")) {
+        return Status::Fail(ENXIO, fmt::format("target {} has no LUN {}", url.target, url.lun));
+    }
+    if (has("Target not found")) {
+        return Status::Fail(ENOENT, fmt::format("no target {} at {}", url.target, url.Portal()));
+    }
+    if (has("Authentication failure") || has("Authorization failure") || has("CHAP")) {
+        return Status::Fail(EACCES, fmt::format("login to {} refused: {}", url.Portal(), text));
+    }
+    if (has("connect")) {
+        return Status::Fail(ECONNREFUSED, fmt::format("cannot connect to {}: {}", url.Portal(), text));
+    }
+    return Status::Fail(EIO, fmt::format("login to {} failed: {}", url.Portal(), text));
+}
+
+Sense SenseOf(const scsi_task* task) {
+    Sense s;
+    s.key = static_cast<uint8_t>(task->sense.key);
+    s.asc = static_cast<uint8_t>((task->sense.ascq >> 8) & 0xff);
+    s.ascq = static_cast<uint8_t>(task->sense.ascq & 0xff);
+    return s;
+}
+
+}  // namespace
+
+struct IscsiPath::Task {
+    IscsiPath* path;
+    PathCommand command;
+};
+
+IscsiPath::IscsiPath(IscsiPathOptions options)
+    : options_(std::move(options)), name_(options_.url.ToString()) {}
+
+Result<std::shared_ptr<IscsiPath>> IscsiPath::Open(IscsiPathOptions options) {
+    Result<std::string> portal = NumericPortal(options.url);
+    if (!portal.ok()) return portal.status();
+    if (!options.url.user.empty() && options.chap_secret.empty()) {
+        return Status::Fail(EINVAL, fmt::format("CHAP user '{}' given without a secret", options.url.user));
+    }
+    std::shared_ptr<IscsiPath> path(new IscsiPath(std::move(options)));
+    path->wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (path->wake_fd_ < 0) return Status::Fail(errno, "eventfd failed");
+    path->thread_ = std::thread(&IscsiPath::Run, path.get(), std::move(portal).value());
+
+    std::unique_lock lock(path->mu_);
+    const auto limit = std::chrono::seconds(path->options_.login_timeout_s) + 5s;
+    if (!path->open_cv_.wait_for(lock, limit, [&] { return path->open_result_.has_value(); })) {
+        return Status::Fail(ETIMEDOUT, fmt::format("timed out opening {}", path->name_));
+    }
+    Status result = *path->open_result_;
+    lock.unlock();
+    if (!result.ok()) return result;
+    return path;
+}
+
+IscsiPath::~IscsiPath() {
+    {
+        std::lock_guard lock(mu_);
+        stop_ = true;
+    }
+    if (wake_fd_ >= 0) {
+        uint64_t one = 1;
+        [[maybe_unused]] ssize_t n = write(wake_fd_, &one, sizeof(one));
+    }
+    if (thread_.joinable()) thread_.join();
+    if (wake_fd_ >= 0) close(wake_fd_);
+}
+
+void IscsiPath::Submit(PathCommand command) {
+    {
+        std::lock_guard lock(mu_);
+        submitted_.push_back(std::move(command));
+    }
+    uint64_t one = 1;
+    [[maybe_unused]] ssize_t n = write(wake_fd_, &one, sizeof(one));
+}
+
+void IscsiPath::OpenFinished(Status status) {
+    {
+        std::lock_guard lock(mu_);
+        if (open_result_) return;
+        open_result_ = std::move(status);
+    }
+    open_cv_.notify_all();
+}
+
+// ---- The path's thread ----------------------------------------------------------------------
+
+void IscsiPath::Run(std::string portal) {
+    if (!StartLogin(portal)) HandleFailure();
+    auto next_tick = Clock::now() + kServiceInterval;
+    for (;;) {
+        bool stop;
+        {
+            std::lock_guard lock(mu_);
+            stop = stop_;
+            for (auto& c : submitted_) pending_.push_back(std::move(c));
+            submitted_.clear();
+        }
+        if (stop) break;
+        if (state_ == PathState::kUp) {
+            IssuePending();
+        } else if (state_ == PathState::kDown) {
+            FailQueued(Status::Retryable(ENOTCONN, name_ + ": path is down", Scope::kPath));
+        }
+
+        pollfd fds[2] = {{wake_fd_, POLLIN, 0}, {-1, 0, 0}};
+        if (ctx_) fds[1] = {iscsi_get_fd(ctx_), static_cast<short>(iscsi_which_events(ctx_)), 0};
+        const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(next_tick - Clock::now());
+        poll(fds, ctx_ ? 2 : 1, static_cast<int>(std::clamp<int64_t>(wait.count(), 0, 1000)));
+
+        if (fds[0].revents & POLLIN) {
+            uint64_t count;
+            [[maybe_unused]] ssize_t n = read(wake_fd_, &count, sizeof(count));
+        }
+        if (ctx_ && fds[1].revents != 0 && iscsi_service(ctx_, fds[1].revents) < 0) {
+            Fail(Status::Retryable(ENOTCONN, fmt::format("{}: {}", name_, iscsi_get_error(ctx_)),
+                                   Scope::kPath));
+        }
+        if (Clock::now() >= next_tick) {
+            next_tick = Clock::now() + kServiceInterval;
+            if (ctx_) iscsi_service(ctx_, 0);  // fires command timeouts
+            if (state_ == PathState::kConnecting && Clock::now() > login_deadline_) {
+                Fail(Status::Fail(ETIMEDOUT, fmt::format("timed out after {} s logging in to {}",
+                                                         options_.login_timeout_s,
+                                                         options_.url.Portal())));
+            }
+        }
+        if (failure_) HandleFailure();
+    }
+
+    if (ctx_ && state_ == PathState::kUp) {
+        iscsi_set_timeout(ctx_, 3);
+        iscsi_logout_sync(ctx_);
+    }
+    TearDown();
+    state_ = PathState::kClosed;
+    FailQueued(Status::Retryable(ECANCELED, name_ + ": path closed", Scope::kPath));
+    OpenFinished(Status::Fail(ECANCELED, name_ + ": closed while opening"));
+}
+
+bool IscsiPath::StartLogin(const std::string& portal) {
+    const IscsiUrl& url = options_.url;
+    login_deadline_ = Clock::now() + std::chrono::seconds(options_.login_timeout_s);
+    ctx_ = iscsi_create_context(options_.initiator_name.c_str());
+    if (!ctx_) {
+        Fail(Status::Fail(ENOMEM, "cannot create an iSCSI context"));
+        return false;
+    }
+    std::random_device random;
+    iscsi_set_isid_random(ctx_, random() & 0xffffff, 0);
+    iscsi_set_alias(ctx_, "lunfs");
+    iscsi_set_targetname(ctx_, url.target.c_str());
+    iscsi_set_session_type(ctx_, ISCSI_SESSION_NORMAL);
+    iscsi_set_header_digest(ctx_, ISCSI_HEADER_DIGEST_NONE_CRC32C);
+    iscsi_set_noautoreconnect(ctx_, 1);
+    iscsi_set_timeout(ctx_, options_.login_timeout_s);
+    if (!url.user.empty()) {
+        iscsi_set_initiator_username_pwd(ctx_, url.user.c_str(), options_.chap_secret.c_str());
+    }
+    if (iscsi_full_connect_async(ctx_, portal.c_str(), url.lun, &IscsiPath::OnLoggedIn, this) != 0) {
+        Fail(LoginFailure(url, iscsi_get_error(ctx_)));
+        return false;
+    }
+    return true;
+}
+
+void IscsiPath::OnLoggedIn(iscsi_context* ctx, int status, void*, void* self_ptr) {
+    auto* self = static_cast<IscsiPath*>(self_ptr);
+    if (status != SCSI_STATUS_GOOD) {
+        self->Fail(LoginFailure(self->options_.url, iscsi_get_error(ctx)));
+        return;
+    }
+    iscsi_set_timeout(ctx, self->options_.command_timeout_s);
+    self->SendProbe(0);
+}
+
+// The probe reads what lunfs must know of the LUN, one command after the other:
+// 0 standard INQUIRY, 1 VPD 0x80, 2 VPD 0x83, 3 VPD 0xB0, 4 READ CAPACITY(16).
+void IscsiPath::SendProbe(int step) {
+    probe_step_ = step;
+    const int lun = options_.url.lun;
+    scsi_task* task = nullptr;
+    switch (step) {
+        case 0: task = iscsi_inquiry_task(ctx_, lun, 0, 0, kInquiryLength, OnProbeDone, this); break;
+        case 1: task = iscsi_inquiry_task(ctx_, lun, 1, 0x80, kInquiryLength, OnProbeDone, this); break;
+        case 2: task = iscsi_inquiry_task(ctx_, lun, 1, 0x83, kInquiryLength, OnProbeDone, this); break;
+        case 3: task = iscsi_inquiry_task(ctx_, lun, 1, 0xb0, kInquiryLength, OnProbeDone, this); break;
+        case 4: task = iscsi_readcapacity16_task(ctx_, lun, OnProbeDone, this); break;
+        default: {
+            info_.identity = LunIdentity(info_.designators, info_.serial);
+            spdlog::info("{}: up; {} {} identity {}, {} blocks of {} bytes", name_,
+                         info_.inquiry.vendor, info_.inquiry.product,
+                         info_.identity.empty() ? "(none)" : info_.identity, info_.capacity.blocks,
+                         info_.capacity.block_size);
+            state_ = PathState::kUp;
+            OpenFinished(Status::Ok());
+            return;
+        }
+    }
+    if (!task) Fail(Status::Fail(ENOMEM, fmt::format("{}: {}", name_, iscsi_get_error(ctx_))));
+}
+
+void IscsiPath::OnProbeDone(iscsi_context*, int status, void* data, void* self_ptr) {
+    auto* self = static_cast<IscsiPath*>(self_ptr);
+    auto* task = static_cast<scsi_task*>(data);
+    const int step = self->probe_step_;
+    const bool optional_page = step >= 1 && step <= 3;
+    Status s = ClassifyScsi(static_cast<uint32_t>(status), task ? SenseOf(task) : Sense{},
+                            fmt::format("{}: probe step {}", self->name_, step));
+    if (s.ok() && task) s = self->TakeProbeAnswer(step, task->datain.data, static_cast<size_t>(std::max(task->datain.size, 0)));
+    if (task) scsi_free_scsi_task(task);
+    if (!s.ok() && !(optional_page && status == SCSI_STATUS_CHECK_CONDITION)) {
+        self->Fail(std::move(s));
+        return;
+    }
+    if (self->tearing_down_) return;
+    self->SendProbe(step + 1);
+}
+
+Status IscsiPath::TakeProbeAnswer(int step, const uint8_t* data, size_t size) {
+    Bytes bytes(data, data ? size : 0);
+    switch (step) {
+        case 0: {
+            Result<StandardInquiry> r = ParseStandardInquiry(bytes);
+            if (!r.ok()) return r.status();
+            if (r->qualifier != 0) {
+                return Status::Fail(ENXIO, fmt::format("target {} has no LUN {}",
+                                                       options_.url.target, options_.url.lun));
+            }
+            if (r->device_type != 0) {
+                return Status::Fail(ENODEV, fmt::format("LUN {} is not a disk (device type {:#x})",
+                                                        options_.url.lun, r->device_type));
+            }
+            info_.inquiry = std::move(r).value();
+            return Status::Ok();
+        }
+        case 1: {
+            Result<std::string> r = ParseUnitSerialPage(bytes);
+            if (r.ok()) info_.serial = std::move(r).value();
+            return r.status();
+        }
+        case 2: {
+            Result<std::vector<Designator>> r = ParseDeviceIdentificationPage(bytes);
+            if (r.ok()) info_.designators = std::move(r).value();
+            return r.status();
+        }
+        case 3: {
+            Result<BlockLimits> r = ParseBlockLimitsPage(bytes);
+            if (r.ok()) info_.limits = r.value();
+            return r.status();
+        }
+        case 4: {
+            Result<Capacity> r = ParseReadCapacity16(bytes);
+            if (r.ok()) info_.capacity = r.value();
+            return r.status();
+        }
+    }
+    return Status::Ok();
+}
+
+void IscsiPath::IssuePending() {
+    while (!pending_.empty() && in_flight_ < options_.queue_depth && ctx_ && !failure_) {
+        PathCommand command = std::move(pending_.front());
+        pending_.pop_front();
+        Issue(std::move(command));
+    }
+}
+
+void IscsiPath::Issue(PathCommand command) {
+    auto* task = new Task{this, std::move(command)};
+    PathCommand& c = task->command;
+    const int lun = options_.url.lun;
+    const int bs = static_cast<int>(info_.capacity.block_size);
+    const uint32_t bytes = c.blocks * info_.capacity.block_size;
+    auto* iov = reinterpret_cast<scsi_iovec*>(c.iov.data());
+    const int niov = static_cast<int>(c.iov.size());
+    scsi_task* t = nullptr;
+    switch (c.kind) {
+        case CommandKind::kRead:
+            t = iscsi_read16_iov_task(ctx_, lun, c.lba, bytes, bs, 0, 0, 0, 0, 0, OnCommandDone,
+                                      task, iov, niov);
+            break;
+        case CommandKind::kWrite:
+            t = iscsi_write16_iov_task(ctx_, lun, c.lba, nullptr, bytes, bs, 0, 0, 0, 0, 0,
+                                       OnCommandDone, task, iov, niov);
+            break;
+        case CommandKind::kSyncCache:
+            t = iscsi_synchronizecache16_task(ctx_, lun, 0, 0, 0, 0, OnCommandDone, task);
+            break;
+        case CommandKind::kTestUnitReady:
+            t = iscsi_testunitready_task(ctx_, lun, OnCommandDone, task);
+            break;
+    }
+    if (!t) {
+        Status s = Status::Retryable(EIO, fmt::format("{}: cannot queue {}: {}", name_,
+                                                      CommandKindName(c.kind), iscsi_get_error(ctx_)),
+                                     Scope::kPath);
+        counters_.failures++;
+        c.done(s);
+        delete task;
+        Fail(std::move(s));
+        return;
+    }
+    ++in_flight_;
+    counters_.in_flight++;
+}
+
+void IscsiPath::OnCommandDone(iscsi_context*, int status, void* data, void* task_ptr) {
+    std::unique_ptr<Task> task(static_cast<Task*>(task_ptr));
+    auto* st = static_cast<scsi_task*>(data);
+    IscsiPath* self = task->path;
+    PathCommand& c = task->command;
+    const uint64_t bytes = uint64_t{c.blocks} * self->info_.capacity.block_size;
+
+    Status s = ClassifyScsi(static_cast<uint32_t>(status), st ? SenseOf(st) : Sense{},
+                            fmt::format("{}: {} of {} blocks at LBA {}", self->name_,
+                                        CommandKindName(c.kind), c.blocks, c.lba));
+    if (s.ok() && st && c.kind == CommandKind::kRead && st->residual_status != SCSI_RESIDUAL_NO_RESIDUAL &&
+        st->residual != 0) {
+        s = Status::Fail(EIO, fmt::format("{}: short read at LBA {} ({} bytes missing)", self->name_,
+                                          c.lba, st->residual));
+    }
+    if (st) scsi_free_scsi_task(st);
+    --self->in_flight_;
+    self->counters_.in_flight--;
+
+    if (s.ok()) {
+        switch (c.kind) {
+            case CommandKind::kRead:
+                self->counters_.reads++;
+                self->counters_.bytes_read += bytes;
+                break;
+            case CommandKind::kWrite:
+                self->counters_.writes++;
+                self->counters_.bytes_written += bytes;
+                break;
+            case CommandKind::kSyncCache: self->counters_.syncs++; break;
+            case CommandKind::kTestUnitReady: break;
+        }
+    } else {
+        self->counters_.failures++;
+        if (s.scope() == Scope::kPath && !self->tearing_down_) self->Fail(s);
+    }
+    c.done(std::move(s));
+}
+
+void IscsiPath::Fail(Status status) {
+    if (!failure_) failure_ = std::move(status);
+}
+
+void IscsiPath::HandleFailure() {
+    Status why = std::move(*failure_);
+    failure_.reset();
+    const bool opening = state_ == PathState::kConnecting;
+    TearDown();
+    state_ = PathState::kDown;
+    if (opening) {
+        OpenFinished(why);
+    } else {
+        spdlog::warn("{}: path down: {}", name_, why.message());
+    }
+    FailQueued(Status::Retryable(ENOTCONN, name_ + ": path is down", Scope::kPath));
+}
+
+void IscsiPath::TearDown() {
+    if (!ctx_) return;
+    tearing_down_ = true;
+    iscsi_context* ctx = ctx_;
+    ctx_ = nullptr;
+    iscsi_destroy_context(ctx);  // cancels every command still in flight: callbacks run here
+    tearing_down_ = false;
+}
+
+void IscsiPath::FailQueued(const Status& status) {
+    std::deque<PathCommand> queued;
+    queued.swap(pending_);
+    for (PathCommand& c : queued) {
+        counters_.failures++;
+        c.done(status);
+    }
+}
+
+}  // namespace lunfs

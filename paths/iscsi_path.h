@@ -1,0 +1,105 @@
+// IscsiPath: one iSCSI session to one portal, owned by one thread.
+//
+// Threading contract: only the path's own thread touches its libiscsi context. Other threads
+// Submit() commands into a mutex-guarded queue and wake the thread through an eventfd. The thread
+// polls the session socket and the eventfd, and calls iscsi_service(ctx, 0) at least once a
+// second so that command timeouts fire. Command callbacks run on the path's thread and must only
+// do short, non-blocking work (complete a parent, queue more commands).
+//
+// Failure contract: libiscsi's own reconnect is always off, because it would re-send old
+// commands on a new session behind lunfs's back. When the connection fails or a command times
+// out, the context is destroyed at once (which tells the target's side nothing more can arrive on
+// this connection, and cancels every command in flight), every command in flight or queued
+// completes with a retryable kPath-scope status, and the path is kDown. Whether and when to log in
+// again is the caller's decision.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "core/status.h"
+#include "paths/iscsi_url.h"
+#include "paths/path_io.h"
+
+struct iscsi_context;
+struct scsi_task;
+
+namespace lunfs {
+
+struct IscsiPathOptions {
+    IscsiUrl url;
+    std::string initiator_name = "iqn.2026-11.io.lunfs:initiator";
+    std::string chap_secret;  // used when url.user is set; never logged or shown
+    int login_timeout_s = 15;     // TCP connect, login and the first probe commands
+    int command_timeout_s = 30;   // each SCSI command once logged in
+    uint32_t queue_depth = 64;    // commands in flight on the session at most
+};
+
+class IscsiPath final : public PathIo {
+public:
+    // Connects, logs in, and reads INQUIRY (standard, VPD 0x80, 0x83, 0xB0) and READ
+    // CAPACITY(16). Returns a path in state kUp, or one line saying why there is none.
+    static Result<std::shared_ptr<IscsiPath>> Open(IscsiPathOptions options);
+
+    // Logs out and fails whatever is still queued. Must not run on the path's own thread.
+    ~IscsiPath() override;
+
+    void Submit(PathCommand command) override;
+    PathState state() const override { return state_.load(); }
+    const LunInfo& info() const override { return info_; }
+    const std::string& name() const override { return name_; }
+    const PathCounters& counters() const override { return counters_; }
+
+private:
+    struct Task;
+
+    explicit IscsiPath(IscsiPathOptions options);
+
+    // Everything below runs on the path's thread.
+    void Run(std::string portal);
+    bool StartLogin(const std::string& portal);
+    static void OnLoggedIn(iscsi_context* ctx, int status, void* data, void* self);
+    void SendProbe(int step);
+    static void OnProbeDone(iscsi_context* ctx, int status, void* data, void* self);
+    Status TakeProbeAnswer(int step, const uint8_t* data, size_t size);
+    void IssuePending();
+    void Issue(PathCommand command);
+    static void OnCommandDone(iscsi_context* ctx, int status, void* data, void* task);
+    void Fail(Status status);
+    void HandleFailure();
+    void TearDown();
+    void FailQueued(const Status& status);
+    void OpenFinished(Status status);
+
+    const IscsiPathOptions options_;
+    const std::string name_;
+    LunInfo info_;  // written by the path's thread before Open() returns; fixed after
+    PathCounters counters_;
+    std::atomic<PathState> state_{PathState::kConnecting};
+
+    int wake_fd_ = -1;
+    std::thread thread_;
+
+    std::mutex mu_;
+    std::deque<PathCommand> submitted_;  // guarded by mu_
+    bool stop_ = false;                  // guarded by mu_
+    std::optional<Status> open_result_;  // guarded by mu_
+    std::condition_variable open_cv_;
+
+    // Owned by the path's thread.
+    iscsi_context* ctx_ = nullptr;
+    std::deque<PathCommand> pending_;
+    uint32_t in_flight_ = 0;
+    std::optional<Status> failure_;  // set by callbacks; acted on after iscsi_service()
+    bool tearing_down_ = false;      // inside iscsi_destroy_context()
+    int probe_step_ = 0;
+    std::chrono::steady_clock::time_point login_deadline_;
+};
+
+}  // namespace lunfs

@@ -1,0 +1,78 @@
+// PathIo: what the engine sees of one path to a LUN, whatever carries it. The iSCSI
+// implementation is IscsiPath (paths/iscsi_path.h); engine tests use fakes.
+#pragma once
+
+#include <sys/uio.h>
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "paths/scsi_pages.h"
+
+namespace lunfs {
+
+// What a path learned about its LUN when it logged in.
+struct LunInfo {
+    StandardInquiry inquiry;
+    std::string serial;
+    std::vector<Designator> designators;
+    std::string identity;  // LunIdentity(designators, serial)
+    BlockLimits limits;
+    Capacity capacity;
+};
+
+enum class CommandKind : uint8_t {
+    kRead,            // READ(16)
+    kWrite,           // WRITE(16)
+    kSyncCache,       // SYNCHRONIZE CACHE(16) of the whole LUN
+    kTestUnitReady,   // TEST UNIT READY
+};
+
+const char* CommandKindName(CommandKind kind);
+
+struct PathCommand {
+    CommandKind kind = CommandKind::kRead;
+    uint64_t lba = 0;
+    uint32_t blocks = 0;
+    std::vector<iovec> iov;  // blocks * block size bytes for reads and writes; caller-owned
+    std::function<void(Status)> done;  // exactly once, on the path's thread
+};
+
+enum class PathState : uint8_t {
+    kConnecting,  // logging in
+    kUp,          // takes commands
+    kDown,        // the session failed; commands fail at once with a kPath-scope status
+    kClosed,      // shut down
+};
+
+const char* PathStateName(PathState state);
+
+// Counters a path keeps; read from any thread.
+struct PathCounters {
+    std::atomic<uint64_t> reads{0};
+    std::atomic<uint64_t> writes{0};
+    std::atomic<uint64_t> bytes_read{0};
+    std::atomic<uint64_t> bytes_written{0};
+    std::atomic<uint64_t> syncs{0};     // SYNCHRONIZE CACHE commands that completed GOOD
+    std::atomic<uint64_t> failures{0};  // commands that completed with an error
+    std::atomic<uint64_t> in_flight{0};
+};
+
+class PathIo {
+public:
+    virtual ~PathIo() = default;
+
+    // Queues a command. Thread-safe; `done` runs on the path's own thread, never inside Submit.
+    virtual void Submit(PathCommand command) = 0;
+
+    virtual PathState state() const = 0;
+    virtual const LunInfo& info() const = 0;  // fixed once the path is open
+    virtual const std::string& name() const = 0;  // for logs and status: the portal URL
+    virtual const PathCounters& counters() const = 0;
+};
+
+}  // namespace lunfs

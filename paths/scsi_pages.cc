@@ -1,0 +1,139 @@
+#include "paths/scsi_pages.h"
+
+#include <cerrno>
+
+#include <fmt/format.h>
+
+namespace lunfs {
+
+namespace {
+
+Status Bad(std::string_view what, std::string_view why) {
+    return Status::Fail(EPROTO, fmt::format("target sent a bad {}: {}", what, why));
+}
+
+uint32_t Be16(Bytes b, size_t at) { return static_cast<uint32_t>(b[at] << 8 | b[at + 1]); }
+uint32_t Be32(Bytes b, size_t at) {
+    return static_cast<uint32_t>(b[at]) << 24 | static_cast<uint32_t>(b[at + 1]) << 16 |
+           static_cast<uint32_t>(b[at + 2]) << 8 | b[at + 3];
+}
+uint64_t Be64(Bytes b, size_t at) { return static_cast<uint64_t>(Be32(b, at)) << 32 | Be32(b, at + 4); }
+
+// Printable ASCII with the padding spaces and NULs around it removed.
+std::string Text(Bytes b) {
+    std::string out;
+    for (uint8_t c : b) out.push_back(c >= 0x20 && c < 0x7f ? static_cast<char>(c) : ' ');
+    const size_t first = out.find_first_not_of(' ');
+    if (first == std::string::npos) return "";
+    return out.substr(first, out.find_last_not_of(' ') - first + 1);
+}
+
+std::string Hex(Bytes b) {
+    std::string out;
+    for (uint8_t c : b) out += fmt::format("{:02x}", c);
+    return out;
+}
+
+// Checks the 4-byte VPD header and returns the page body, cut to what the page length claims.
+Result<Bytes> VpdBody(Bytes page, uint8_t code, std::string_view what) {
+    if (page.size() < 4) return Bad(what, "shorter than its header");
+    if (page[1] != code) return Bad(what, fmt::format("page code {:#04x}", page[1]));
+    const size_t length = Be16(page, 2);
+    if (length > page.size() - 4) return Bad(what, "page length runs past the data");
+    return page.subspan(4, length);
+}
+
+}  // namespace
+
+std::string Designator::ToString() const {
+    Bytes v(value);
+    switch (type) {
+        case 1: return "t10." + Text(v);
+        case 2: return "eui." + Hex(v);
+        case 3: return "naa." + Hex(v);
+        case 8: return "name." + Text(v);
+        default: return fmt::format("type{}.{}", type, Hex(v));
+    }
+}
+
+Result<StandardInquiry> ParseStandardInquiry(Bytes page) {
+    if (page.size() < 36) return Bad("standard INQUIRY", "shorter than 36 bytes");
+    StandardInquiry out;
+    out.qualifier = page[0] >> 5;
+    out.device_type = page[0] & 0x1f;
+    out.vendor = Text(page.subspan(8, 8));
+    out.product = Text(page.subspan(16, 16));
+    out.revision = Text(page.subspan(32, 4));
+    return out;
+}
+
+Result<std::string> ParseUnitSerialPage(Bytes page) {
+    Result<Bytes> body = VpdBody(page, 0x80, "unit serial number page");
+    if (!body.ok()) return body.status();
+    return Text(body.value());
+}
+
+Result<std::vector<Designator>> ParseDeviceIdentificationPage(Bytes page) {
+    constexpr std::string_view kWhat = "device identification page";
+    Result<Bytes> body = VpdBody(page, 0x83, kWhat);
+    if (!body.ok()) return body.status();
+    Bytes rest = body.value();
+    std::vector<Designator> out;
+    while (!rest.empty()) {
+        if (rest.size() < 4) return Bad(kWhat, "truncated designator header");
+        const size_t length = rest[3];
+        if (length > rest.size() - 4) return Bad(kWhat, "designator runs past the page");
+        Designator d;
+        d.code_set = rest[0] & 0x0f;
+        d.association = (rest[1] >> 4) & 0x3;
+        d.type = rest[1] & 0x0f;
+        d.value.assign(rest.begin() + 4, rest.begin() + 4 + static_cast<ptrdiff_t>(length));
+        out.push_back(std::move(d));
+        rest = rest.subspan(4 + length);
+    }
+    return out;
+}
+
+Result<BlockLimits> ParseBlockLimitsPage(Bytes page) {
+    Result<Bytes> body = VpdBody(page, 0xb0, "block limits page");
+    if (!body.ok()) return body.status();
+    Bytes b = body.value();
+    BlockLimits out;
+    // Offsets below are from the start of the page; the body starts at byte 4.
+    if (b.size() >= 12) {
+        out.optimal_granularity_blocks = Be16(b, 2);
+        out.max_transfer_blocks = Be32(b, 4);
+        out.optimal_transfer_blocks = Be32(b, 8);
+    }
+    if (b.size() >= 20) out.max_unmap_blocks = Be32(b, 16);
+    return out;
+}
+
+Result<Capacity> ParseReadCapacity16(Bytes data) {
+    if (data.size() < 32) return Bad("READ CAPACITY(16) answer", "shorter than 32 bytes");
+    Capacity out;
+    const uint64_t last_lba = Be64(data, 0);
+    out.block_size = Be32(data, 8);
+    out.thin = (data[14] & 0x80) != 0;
+    if (out.block_size < 512 || out.block_size > (1u << 20) ||
+        (out.block_size & (out.block_size - 1)) != 0) {
+        return Bad("READ CAPACITY(16) answer", fmt::format("block size {}", out.block_size));
+    }
+    if (last_lba == UINT64_MAX || last_lba + 1 > UINT64_MAX / out.block_size) {
+        return Bad("READ CAPACITY(16) answer", "capacity overflows 64 bits");
+    }
+    out.blocks = last_lba + 1;
+    return out;
+}
+
+std::string LunIdentity(const std::vector<Designator>& designators, const std::string& serial) {
+    for (uint8_t type : {uint8_t{3}, uint8_t{2}, uint8_t{8}, uint8_t{1}}) {
+        for (const Designator& d : designators) {
+            if (d.association == 0 && d.type == type && !d.value.empty()) return d.ToString();
+        }
+    }
+    if (!serial.empty()) return "serial:" + serial;
+    return "";
+}
+
+}  // namespace lunfs

@@ -1,0 +1,61 @@
+// Parsers for the SCSI data lunfs reads when it opens a path: standard INQUIRY, the VPD pages
+// 0x80 (unit serial number), 0x83 (device identification) and 0xB0 (block limits), and READ
+// CAPACITY(16). They take the raw bytes the target returned and trust none of them: a short,
+// truncated or inconsistent page is an error value, never an out-of-bounds read.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+
+namespace lunfs {
+
+using Bytes = std::span<const uint8_t>;
+
+struct StandardInquiry {
+    uint8_t qualifier = 0;        // 0: a LUN is connected here; 3: no LUN at this address
+    uint8_t device_type = 0;      // 0: direct-access block device
+    std::string vendor;           // trimmed
+    std::string product;          // trimmed
+    std::string revision;         // trimmed
+};
+
+struct Designator {
+    uint8_t code_set = 0;     // 1 binary, 2 ASCII, 3 UTF-8
+    uint8_t association = 0;  // 0 the logical unit, 1 the target port, 2 the target device
+    uint8_t type = 0;         // 1 T10 vendor id, 2 EUI-64, 3 NAA, 8 SCSI name string, ...
+    std::vector<uint8_t> value;
+
+    // "naa.6001405...", "eui.…", "t10.…", "name.…", or "type<N>.<hex>".
+    std::string ToString() const;
+};
+
+struct BlockLimits {
+    uint32_t optimal_granularity_blocks = 0;  // 0: not reported
+    uint32_t max_transfer_blocks = 0;         // 0: no limit reported
+    uint32_t optimal_transfer_blocks = 0;     // 0: not reported
+    uint32_t max_unmap_blocks = 0;
+};
+
+struct Capacity {
+    uint64_t blocks = 0;      // number of logical blocks (last LBA + 1)
+    uint32_t block_size = 0;  // bytes
+    bool thin = false;        // LBPME: logical block provisioning enabled
+    uint64_t Bytes() const { return blocks * block_size; }
+};
+
+Result<StandardInquiry> ParseStandardInquiry(Bytes page);
+Result<std::string> ParseUnitSerialPage(Bytes page);
+Result<std::vector<Designator>> ParseDeviceIdentificationPage(Bytes page);
+Result<BlockLimits> ParseBlockLimitsPage(Bytes page);
+Result<Capacity> ParseReadCapacity16(Bytes data);
+
+// The identity of a logical unit, the same through every port that reaches it: the best
+// logical-unit designator of page 0x83 (NAA, then EUI-64, then SCSI name, then T10 vendor id),
+// else "serial:<unit serial number>", else empty.
+std::string LunIdentity(const std::vector<Designator>& designators, const std::string& serial);
+
+}  // namespace lunfs
