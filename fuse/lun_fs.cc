@@ -186,6 +186,7 @@ void LunFs::Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
             // at every open, since other initiators may have changed the LUN meanwhile.
             fi->direct_io = (fi->flags & O_DIRECT) ? 1 : 0;
             fi->keep_cache = 0;
+            fi->fh = static_cast<uint64_t>(fi->flags);  // flush and release get no flags
             fuse_reply_open(req, fi);
             return;
         case Kind::kControl: {
@@ -256,7 +257,8 @@ void LunFs::SendFlush(fuse_req_t req, fuse_ino_t ino) {
 // acknowledged before its reply, so this is SYNCHRONIZE CACHE); read-only handles have nothing to
 // make durable.
 void LunFs::Flush(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
-    if (KindOf(ino) != Kind::kLun || (fi->flags & O_ACCMODE) == O_RDONLY || options_.read_only) {
+    const int open_flags = static_cast<int>(fi->fh);
+    if (KindOf(ino) != Kind::kLun || (open_flags & O_ACCMODE) == O_RDONLY || options_.read_only) {
         return (void)fuse_reply_err(req, 0);
     }
     SendFlush(req, ino);

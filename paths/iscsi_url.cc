@@ -150,7 +150,7 @@ Result<IscsiUrl> ParseIscsiUrl(std::string_view text) {
     }
 
     const size_t lun_slash = path.rfind('/');
-    if (lun_slash == std::string_view::npos) return Bad("missing /lun after the target name");
+    if (lun_slash == std::string_view::npos) return Bad("missing the /LUN number after the target name");
     std::string_view lun_text = path.substr(lun_slash + 1);
     if (lun_text.empty()) return Bad("empty LUN");
     int lun = -1;

@@ -127,13 +127,16 @@ Result<Capacity> ParseReadCapacity16(Bytes data) {
 }
 
 std::string LunIdentity(const std::vector<Designator>& designators, const std::string& serial) {
+    std::string out;
     for (uint8_t type : {uint8_t{3}, uint8_t{2}, uint8_t{8}, uint8_t{1}}) {
         for (const Designator& d : designators) {
-            if (d.association == 0 && d.type == type && !d.value.empty()) return d.ToString();
+            if (d.association != 0 || d.type != type || d.value.empty()) continue;
+            if (!out.empty()) out += ',';
+            out += d.ToString();
         }
     }
-    if (!serial.empty()) return "serial:" + serial;
-    return "";
+    if (out.empty() && !serial.empty()) out = "serial:" + serial;
+    return out;
 }
 
 }  // namespace lunfs

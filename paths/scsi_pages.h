@@ -53,9 +53,10 @@ Result<std::vector<Designator>> ParseDeviceIdentificationPage(Bytes page);
 Result<BlockLimits> ParseBlockLimitsPage(Bytes page);
 Result<Capacity> ParseReadCapacity16(Bytes data);
 
-// The identity of a logical unit, the same through every port that reaches it: the best
-// logical-unit designator of page 0x83 (NAA, then EUI-64, then SCSI name, then T10 vendor id),
-// else "serial:<unit serial number>", else empty.
+// The identity of a logical unit, the same through every port that reaches it: all the
+// logical-unit designators of page 0x83, NAA first, then EUI-64, SCSI name and T10 vendor id,
+// joined by ','; else "serial:<unit serial number>"; else empty. All of them, not only the best:
+// some targets (tgtd among them) reuse one NAA value for different LUNs.
 std::string LunIdentity(const std::vector<Designator>& designators, const std::string& serial);
 
 }  // namespace lunfs

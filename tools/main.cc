@@ -26,7 +26,9 @@ int main(int argc, char** argv) {
     m->add_option("url", mount.urls, "iscsi://[user@]host[:port]/target-iqn/lun, one per LUN")
         ->required();
     m->add_flag("-f,--foreground", mount.foreground, "Stay in the foreground, log to stderr");
-    m->add_option("--name", mount.names, "File name of each LUN, in URL order (default lun<N>)");
+    m->add_option("--name", mount.names,
+                  "File name of a LUN; repeat it for each URL in order (default lun<N>)")
+        ->allow_extra_args(false);
     m->add_flag("-r,--read-only", mount.read_only, "Mount read-only");
     m->add_flag("--allow-other", mount.allow_other,
                 "Let other users use the mount (default: only you)");

@@ -1,0 +1,179 @@
+#include "tests/integration/harness.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <memory>
+#include <random>
+#include <sstream>
+
+namespace lunfs::test {
+
+std::string LunfsBinary() { return LUNFS_BINARY; }
+std::string SourceDir() { return LUNFS_SOURCE_DIR; }
+
+CommandResult Shell(const std::string& command) {
+    CommandResult r;
+    FILE* pipe = popen((command + " 2>&1").c_str(), "r");
+    if (!pipe) return r;
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof(buf), pipe)) > 0) r.output.append(buf, n);
+    const int status = pclose(pipe);
+    r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    return r;
+}
+
+std::string MissingPrerequisite() {
+    if (geteuid() != 0) return "integration tests need root (tgtd, mounts)";
+    if (access("/dev/fuse", R_OK | W_OK) != 0) return "no usable /dev/fuse";
+    if (Shell("command -v tgtd tgtadm fusermount3").exit_code != 0) return "tgt or fuse3 not installed";
+    return "";
+}
+
+TempDir::TempDir() {
+    char tmpl[] = "/tmp/lunfs-test-XXXXXX";
+    path_ = mkdtemp(tmpl) ? tmpl : "";
+}
+
+TempDir::~TempDir() {
+    if (!path_.empty()) Shell("rm -rf '" + path_ + "'");
+}
+
+Lab::Lab(const std::string& dir, const LabOptions& o) : dir_(dir) {
+    std::ostringstream cmd;
+    cmd << SourceDir() << "/tools/lab start --dir " << dir << " --portals " << o.portals
+        << " --luns " << o.luns << " --size " << o.size << " --block-size " << o.block_size;
+    if (!o.chap_user.empty()) {
+        cmd << " --chap-user " << o.chap_user << " --chap-secret-file " << o.chap_secret_file;
+    }
+    CommandResult r = Shell(cmd.str());
+    if (r.exit_code != 0) {
+        error_ = r.output;
+        Shell(SourceDir() + "/tools/lab stop --dir " + dir_);
+        return;
+    }
+    std::ifstream env(dir + "/lab.env");
+    std::string line;
+    while (std::getline(env, line)) {
+        const size_t eq = line.find('=');
+        if (eq == std::string::npos) continue;
+        std::string value = line.substr(eq + 1);
+        if (value.size() >= 2 && value.front() == '\'') value = value.substr(1, value.size() - 2);
+        env_[line.substr(0, eq)] = value;
+    }
+    ok_ = env_.count("LAB_PORTALS") != 0;
+    if (!ok_) error_ = "lab.env incomplete";
+}
+
+Lab::~Lab() { Shell(SourceDir() + "/tools/lab stop --dir " + dir_); }
+
+std::string Lab::Portal(int portal) const {
+    std::istringstream in(env_.at("LAB_PORTALS"));
+    std::string p;
+    for (int i = 0; i <= portal; ++i) in >> p;
+    return p;
+}
+
+std::string Lab::Url(int portal, int lun) const {
+    return "iscsi://" + Portal(portal) + "/" + Iqn() + "/" + std::to_string(lun);
+}
+
+std::string Lab::Backing(int lun) const { return dir_ + "/lun" + std::to_string(lun) + ".img"; }
+
+Mount::Mount(const std::string& mountpoint, const std::vector<std::string>& urls,
+             const std::string& args)
+    : mountpoint_(mountpoint), log_(mountpoint + ".log") {
+    mkdir(mountpoint.c_str(), 0755);
+    std::string cmd = LunfsBinary() + " mount --log-file " + log_ + " --log-level debug " + args +
+                      " " + mountpoint;
+    for (const std::string& u : urls) cmd += " " + u;
+    result_ = Shell(cmd);
+    mounted_ = result_.exit_code == 0;
+}
+
+Mount::~Mount() {
+    if (!mounted_) return;
+    const int pid = Pid();
+    if (Unmount().exit_code != 0) {
+        // Last resort, so that no test leaves a mount or a daemon behind.
+        Shell("umount -l '" + mountpoint_ + "'");
+        if (pid > 0) Shell("kill -9 " + std::to_string(pid));
+    }
+}
+
+CommandResult Mount::Unmount() {
+    mounted_ = false;
+    return Shell(LunfsBinary() + " unmount " + mountpoint_);
+}
+
+std::string Mount::Stats() const {
+    std::ifstream in(mountpoint_ + "/.lunfs/stats");
+    std::stringstream s;
+    s << in.rdbuf();
+    return s.str();
+}
+
+int Mount::Pid() const {
+    std::ifstream in(mountpoint_ + "/.lunfs/pid");
+    int pid = 0;
+    in >> pid;
+    return pid;
+}
+
+std::vector<char> RandomBytes(size_t size, uint32_t seed) {
+    std::mt19937 gen(seed);
+    std::vector<char> out(size);
+    for (char& c : out) c = static_cast<char>(gen());
+    return out;
+}
+
+namespace {
+struct AlignedBuffer {
+    explicit AlignedBuffer(size_t bytes) : size(bytes) {
+        void* p = nullptr;
+        if (posix_memalign(&p, 4096, std::max<size_t>(bytes, 4096)) == 0) data = static_cast<char*>(p);
+    }
+    ~AlignedBuffer() { std::free(data); }
+    char* data = nullptr;
+    size_t size;
+};
+}  // namespace
+
+bool WriteDirect(const std::string& file, uint64_t offset, const std::vector<char>& data) {
+    const int fd = open(file.c_str(), O_WRONLY | O_DIRECT);
+    if (fd < 0) return false;
+    AlignedBuffer buf(data.size());
+    std::memcpy(buf.data, data.data(), data.size());
+    const ssize_t n = pwrite(fd, buf.data, data.size(), static_cast<off_t>(offset));
+    const bool ok = n == static_cast<ssize_t>(data.size()) && fsync(fd) == 0;
+    return close(fd) == 0 && ok;
+}
+
+bool ReadDirect(const std::string& file, uint64_t offset, size_t size, std::vector<char>& out) {
+    const int fd = open(file.c_str(), O_RDONLY | O_DIRECT);
+    if (fd < 0) return false;
+    AlignedBuffer buf(size);
+    const ssize_t n = pread(fd, buf.data, size, static_cast<off_t>(offset));
+    close(fd);
+    if (n != static_cast<ssize_t>(size)) return false;
+    out.assign(buf.data, buf.data + size);
+    return true;
+}
+
+std::vector<char> ReadFileRange(const std::string& file, uint64_t offset, size_t size) {
+    std::vector<char> out(size);
+    const int fd = open(file.c_str(), O_RDONLY);
+    if (fd < 0) return {};
+    const ssize_t n = pread(fd, out.data(), size, static_cast<off_t>(offset));
+    close(fd);
+    if (n != static_cast<ssize_t>(size)) return {};
+    return out;
+}
+
+}  // namespace lunfs::test

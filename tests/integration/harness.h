@@ -1,0 +1,95 @@
+// Test harness for integration tests: a real tgtd lab target (tools/lab) and a real lunfs mount,
+// both torn down in every outcome by their destructors.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+namespace lunfs::test {
+
+struct CommandResult {
+    int exit_code = -1;
+    std::string output;  // stdout and stderr together
+};
+
+// Runs a shell command line and waits for it.
+CommandResult Shell(const std::string& command);
+
+// Why integration tests cannot run here ("" when they can): they need root, /dev/fuse and tgtd.
+std::string MissingPrerequisite();
+
+// A temporary directory, removed with everything in it.
+class TempDir {
+public:
+    TempDir();
+    ~TempDir();
+    const std::string& path() const { return path_; }
+
+private:
+    std::string path_;
+};
+
+struct LabOptions {
+    int portals = 1;
+    int luns = 1;
+    std::string size = "256M";
+    int block_size = 512;
+    std::string chap_user;         // when set, the target demands CHAP
+    std::string chap_secret_file;
+};
+
+// A tgtd serving LUNs on loopback, started by tools/lab.
+class Lab {
+public:
+    explicit Lab(const std::string& dir, const LabOptions& options = {});
+    ~Lab();
+    bool ok() const { return ok_; }
+    const std::string& error() const { return error_; }
+
+    std::string Url(int portal = 0, int lun = 1) const;  // iscsi://127.0.0.1:P/iqn/lun
+    std::string Backing(int lun = 1) const;              // the LUN's backing file
+    const std::string& Iqn() const { return env_.at("LAB_IQN"); }
+    std::string Portal(int portal = 0) const;
+
+private:
+    std::string dir_;
+    bool ok_ = false;
+    std::string error_;
+    std::map<std::string, std::string> env_;
+};
+
+// A lunfs mount in the background (`lunfs mount`), unmounted on destruction.
+class Mount {
+public:
+    // `args` go between "mount" and the mountpoint (options), `urls` after it.
+    Mount(const std::string& mountpoint, const std::vector<std::string>& urls,
+          const std::string& args = "");
+    ~Mount();
+    bool ok() const { return result_.exit_code == 0; }
+    const CommandResult& result() const { return result_; }
+    std::string File(const std::string& name = "lun1") const { return mountpoint_ + "/" + name; }
+    std::string Stats() const;       // contents of .lunfs/stats
+    int Pid() const;                 // the daemon's pid
+    CommandResult Unmount();         // lunfs unmount; the destructor does nothing after it
+
+private:
+    std::string mountpoint_;
+    std::string log_;
+    CommandResult result_;
+    bool mounted_ = false;
+};
+
+std::string LunfsBinary();
+std::string SourceDir();
+
+// Random bytes from a fixed seed.
+std::vector<char> RandomBytes(size_t size, uint32_t seed);
+
+// Writes / reads with O_DIRECT through an aligned bounce buffer; false on any error or short
+// transfer.
+bool WriteDirect(const std::string& file, uint64_t offset, const std::vector<char>& data);
+bool ReadDirect(const std::string& file, uint64_t offset, size_t size, std::vector<char>& out);
+std::vector<char> ReadFileRange(const std::string& file, uint64_t offset, size_t size);
+
+}  // namespace lunfs::test
