@@ -65,6 +65,7 @@ bool LunFs::Stat(fuse_ino_t ino, struct stat* st) const {
     st->st_uid = options_.uid;
     st->st_gid = options_.gid;
     st->st_blksize = kMaxIo;
+    st->st_atime = st->st_mtime = st->st_ctime = options_.mount_time;
     switch (KindOf(ino)) {
         case Kind::kRoot:
             st->st_mode = S_IFDIR | 0755;

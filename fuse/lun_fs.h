@@ -36,6 +36,7 @@ struct FsOptions {
     bool read_only = false;
     uid_t uid = 0;  // owner of every file
     gid_t gid = 0;
+    time_t mount_time = 0;  // shown as every file's times
 };
 
 class LunFs {

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <ctime>
 #include <memory>
 #include <set>
 
@@ -190,6 +191,7 @@ int RunMount(const MountCommandOptions& o) {
     fs_options.read_only = o.read_only;
     fs_options.uid = getuid();
     fs_options.gid = getgid();
+    fs_options.mount_time = time(nullptr);
     LunFs fs(std::move(files), std::move(control), fs_options);
 
     MountOptions mount_options;
