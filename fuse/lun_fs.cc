@@ -76,7 +76,7 @@ bool LunFs::Stat(fuse_ino_t ino, struct stat* st) const {
             st->st_nlink = 2;
             return true;
         case Kind::kControl:
-            st->st_mode = S_IFREG | 0444;
+            st->st_mode = S_IFREG | (control_[ino - kControlBase].command ? 0644 : 0444);
             st->st_nlink = 1;
             return true;
         case Kind::kLun: {
@@ -145,6 +145,7 @@ void LunFs::SetAttr(fuse_req_t req, fuse_ino_t ino, const struct stat* attr, int
         return (void)fuse_reply_err(req, EPERM);
     }
     if (to_set & FUSE_SET_ATTR_SIZE) {
+        if (KindOf(ino) == Kind::kControl) return (void)fuse_reply_attr(req, &st, kAttrTimeout);
         if (KindOf(ino) != Kind::kLun) return (void)fuse_reply_err(req, EACCES);
         if (options_.read_only) return (void)fuse_reply_err(req, EROFS);
         if (attr->st_size > st.st_size) return (void)fuse_reply_err(req, EFBIG);
@@ -191,7 +192,7 @@ void LunFs::Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
             fuse_reply_open(req, fi);
             return;
         case Kind::kControl: {
-            if (writing) return (void)fuse_reply_err(req, EACCES);
+            if (writing && !control_[ino - kControlBase].command) return (void)fuse_reply_err(req, EACCES);
             auto* text = new std::string(control_[ino - kControlBase].render());
             fi->fh = reinterpret_cast<uint64_t>(text);
             fi->direct_io = 1;  // the size is not known in advance
@@ -229,6 +230,12 @@ void LunFs::Read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_fi
 
 void LunFs::Write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t off,
                   fuse_file_info*) {
+    if (KindOf(ino) == Kind::kControl && control_[ino - kControlBase].command) {
+        // Runs in this worker: control commands are rare and may take a login's time.
+        Status s = control_[ino - kControlBase].command(std::string_view(buf, size));
+        if (!s.ok()) return ReplyStatus(req, s, "control command");
+        return (void)fuse_reply_write(req, size);
+    }
     if (KindOf(ino) != Kind::kLun) return (void)fuse_reply_err(req, EACCES);
     if (options_.read_only) return (void)fuse_reply_err(req, EROFS);
     BlockDevice& dev = Lun(ino);

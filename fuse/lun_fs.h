@@ -16,6 +16,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/block_device.h"
@@ -30,6 +31,9 @@ struct LunFile {
 struct ControlFile {
     std::string name;                     // file name in /.lunfs
     std::function<std::string()> render;  // its contents, rendered at open
+    // When set, the file is writable: each write() is one command, and its Status is the
+    // write's result (errno on failure; the message is logged).
+    std::function<Status(std::string_view)> command;
 };
 
 struct FsOptions {

@@ -5,6 +5,7 @@
 #include <iscsi/scsi-lowlevel.h>
 #include <netdb.h>
 #include <poll.h>
+#include <sys/socket.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -98,9 +99,12 @@ Result<std::shared_ptr<IscsiPath>> IscsiPath::Open(IscsiPathOptions options) {
         return Status::Fail(EINVAL, fmt::format("CHAP user '{}' given without a secret", options.url.user));
     }
     std::shared_ptr<IscsiPath> path(new IscsiPath(std::move(options)));
+    path->portal_ = std::move(portal).value();
+    std::random_device random;
+    path->isid_ = random() & 0xffffff;
     path->wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (path->wake_fd_ < 0) return Status::Fail(errno, "eventfd failed");
-    path->thread_ = std::thread(&IscsiPath::Run, path.get(), std::move(portal).value());
+    path->thread_ = std::thread(&IscsiPath::Run, path.get());
 
     std::unique_lock lock(path->mu_);
     const auto limit = std::chrono::seconds(path->options_.login_timeout_s) + 5s;
@@ -135,6 +139,20 @@ void IscsiPath::Submit(PathCommand command) {
     [[maybe_unused]] ssize_t n = write(wake_fd_, &one, sizeof(one));
 }
 
+void IscsiPath::SetStateListener(StateListener listener) {
+    std::lock_guard lock(mu_);
+    listener_ = std::move(listener);
+}
+
+void IscsiPath::Reset(std::string reason) {
+    {
+        std::lock_guard lock(mu_);
+        if (!reset_) reset_ = std::move(reason);
+    }
+    uint64_t one = 1;
+    [[maybe_unused]] ssize_t n = write(wake_fd_, &one, sizeof(one));
+}
+
 void IscsiPath::OpenFinished(Status status) {
     {
         std::lock_guard lock(mu_);
@@ -146,27 +164,45 @@ void IscsiPath::OpenFinished(Status status) {
 
 // ---- The path's thread ----------------------------------------------------------------------
 
-void IscsiPath::Run(std::string portal) {
-    if (!StartLogin(portal)) HandleFailure();
+void IscsiPath::SetState(PathState state) {
+    if (state_.exchange(state) == state) return;
+    StateListener listener;
+    {
+        std::lock_guard lock(mu_);
+        listener = listener_;
+    }
+    if (listener) listener(state);
+}
+
+void IscsiPath::Run() {
+    if (!StartLogin()) HandleFailure();
     auto next_tick = Clock::now() + kServiceInterval;
     for (;;) {
         bool stop;
+        std::optional<std::string> reset;
         {
             std::lock_guard lock(mu_);
             stop = stop_;
+            reset.swap(reset_);
             for (auto& c : submitted_) pending_.push_back(std::move(c));
             submitted_.clear();
         }
         if (stop) break;
+        if (reset && ctx_ && state_ == PathState::kUp) {
+            Fail(Status::Retryable(ETIMEDOUT, *reset, Scope::kPath));
+            HandleFailure();
+        }
         if (state_ == PathState::kUp) {
             IssuePending();
-        } else if (state_ == PathState::kDown) {
+        } else if (!pending_.empty()) {
             FailQueued(Status::Retryable(ENOTCONN, name_ + ": path is down", Scope::kPath));
         }
 
         pollfd fds[2] = {{wake_fd_, POLLIN, 0}, {-1, 0, 0}};
         if (ctx_) fds[1] = {iscsi_get_fd(ctx_), static_cast<short>(iscsi_which_events(ctx_)), 0};
-        const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(next_tick - Clock::now());
+        auto until = next_tick;
+        if (state_ == PathState::kDown && opened_) until = std::min(until, reconnect_at_);
+        const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now());
         poll(fds, ctx_ ? 2 : 1, static_cast<int>(std::clamp<int64_t>(wait.count(), 0, 1000)));
 
         if (fds[0].revents & POLLIN) {
@@ -177,16 +213,22 @@ void IscsiPath::Run(std::string portal) {
             Fail(Status::Retryable(ENOTCONN, fmt::format("{}: {}", name_, iscsi_get_error(ctx_)),
                                    Scope::kPath));
         }
-        if (Clock::now() >= next_tick) {
-            next_tick = Clock::now() + kServiceInterval;
+        const auto now = Clock::now();
+        if (now >= next_tick) {
+            next_tick = now + kServiceInterval;
             if (ctx_) iscsi_service(ctx_, 0);  // fires command timeouts
-            if (state_ == PathState::kConnecting && Clock::now() > login_deadline_) {
+            if (state_ == PathState::kConnecting && now > login_deadline_) {
                 Fail(Status::Fail(ETIMEDOUT, fmt::format("timed out after {} s logging in to {}",
                                                          options_.login_timeout_s,
                                                          options_.url.Portal())));
             }
         }
+        if (state_ == PathState::kUp && !failure_) CheckHealth(now);
         if (failure_) HandleFailure();
+        if (state_ == PathState::kDown && opened_ && !ctx_ && Clock::now() >= reconnect_at_) {
+            spdlog::info("{}: logging in again", name_);
+            if (!StartLogin()) HandleFailure();
+        }
     }
 
     if (ctx_ && state_ == PathState::kUp) {
@@ -194,21 +236,21 @@ void IscsiPath::Run(std::string portal) {
         iscsi_logout_sync(ctx_);
     }
     TearDown();
-    state_ = PathState::kClosed;
+    SetState(PathState::kClosed);
     FailQueued(Status::Retryable(ECANCELED, name_ + ": path closed", Scope::kPath));
     OpenFinished(Status::Fail(ECANCELED, name_ + ": closed while opening"));
 }
 
-bool IscsiPath::StartLogin(const std::string& portal) {
+bool IscsiPath::StartLogin() {
     const IscsiUrl& url = options_.url;
+    SetState(PathState::kConnecting);
     login_deadline_ = Clock::now() + std::chrono::seconds(options_.login_timeout_s);
     ctx_ = iscsi_create_context(options_.initiator_name.c_str());
     if (!ctx_) {
         Fail(Status::Fail(ENOMEM, "cannot create an iSCSI context"));
         return false;
     }
-    std::random_device random;
-    iscsi_set_isid_random(ctx_, random() & 0xffffff, 0);
+    iscsi_set_isid_random(ctx_, isid_, 0);
     iscsi_set_alias(ctx_, "lunfs");
     iscsi_set_targetname(ctx_, url.target.c_str());
     iscsi_set_session_type(ctx_, ISCSI_SESSION_NORMAL);
@@ -218,7 +260,7 @@ bool IscsiPath::StartLogin(const std::string& portal) {
     if (!url.user.empty()) {
         iscsi_set_initiator_username_pwd(ctx_, url.user.c_str(), options_.chap_secret.c_str());
     }
-    if (iscsi_full_connect_async(ctx_, portal.c_str(), url.lun, &IscsiPath::OnLoggedIn, this) != 0) {
+    if (iscsi_full_connect_async(ctx_, portal_.c_str(), url.lun, &IscsiPath::OnLoggedIn, this) != 0) {
         Fail(LoginFailure(url, iscsi_get_error(ctx_)));
         return false;
     }
@@ -249,11 +291,21 @@ void IscsiPath::SendProbe(int step) {
         case 4: task = iscsi_readcapacity16_task(ctx_, lun, OnProbeDone, this); break;
         default: {
             info_.identity = LunIdentity(info_.designators, info_.serial);
+            if (opened_ && info_.identity != identity_) {
+                // Another LUN answers at this address now: never send it this LUN's I/O.
+                Fail(Status::Fail(ESTALE, fmt::format("{}: the LUN's identity changed from {} to {}",
+                                                      name_, identity_, info_.identity)));
+                return;
+            }
+            if (!opened_) identity_ = info_.identity;
             spdlog::info("{}: up; {} {} identity {}, {} blocks of {} bytes", name_,
                          info_.inquiry.vendor, info_.inquiry.product,
                          info_.identity.empty() ? "(none)" : info_.identity, info_.capacity.blocks,
                          info_.capacity.block_size);
-            state_ = PathState::kUp;
+            backoff_ = std::chrono::milliseconds(0);
+            last_activity_ = Clock::now();
+            opened_ = true;
+            SetState(PathState::kUp);
             OpenFinished(Status::Ok());
             return;
         }
@@ -268,7 +320,10 @@ void IscsiPath::OnProbeDone(iscsi_context*, int status, void* data, void* self_p
     const bool optional_page = step >= 1 && step <= 3;
     Status s = ClassifyScsi(static_cast<uint32_t>(status), task ? SenseOf(task) : Sense{},
                             fmt::format("{}: probe step {}", self->name_, step));
-    if (s.ok() && task) s = self->TakeProbeAnswer(step, task->datain.data, static_cast<size_t>(std::max(task->datain.size, 0)));
+    if (s.ok() && task) {
+        s = self->TakeProbeAnswer(step, task->datain.data,
+                                  static_cast<size_t>(std::max(task->datain.size, 0)));
+    }
     if (task) scsi_free_scsi_task(task);
     if (!s.ok() && !(optional_page && status == SCSI_STATUS_CHECK_CONDITION)) {
         self->Fail(std::move(s));
@@ -319,6 +374,22 @@ Status IscsiPath::TakeProbeAnswer(int step, const uint8_t* data, size_t size) {
     return Status::Ok();
 }
 
+void IscsiPath::CheckHealth(Clock::time_point now) {
+    if (in_flight_ != 0 || health_check_in_flight_ || now - last_activity_ < options_.health_interval) {
+        return;
+    }
+    health_check_in_flight_ = true;
+    PathCommand check{CommandKind::kTestUnitReady, 0, 0, {}, [this](Status s) {
+                          health_check_in_flight_ = false;
+                          if (!s.ok() && s.scope() != Scope::kPath) {
+                              spdlog::debug("{}: health check: {}", name_, s.message());
+                          }
+                      }};
+    iscsi_set_timeout(ctx_, options_.health_timeout_s);
+    Issue(std::move(check));
+    if (ctx_) iscsi_set_timeout(ctx_, options_.command_timeout_s);
+}
+
 void IscsiPath::IssuePending() {
     while (!pending_.empty() && in_flight_ < options_.queue_depth && ctx_ && !failure_) {
         PathCommand command = std::move(pending_.front());
@@ -352,6 +423,7 @@ void IscsiPath::Issue(PathCommand command) {
             t = iscsi_testunitready_task(ctx_, lun, OnCommandDone, task);
             break;
     }
+    last_activity_ = Clock::now();
     if (!t) {
         Status s = Status::Retryable(EIO, fmt::format("{}: cannot queue {}: {}", name_,
                                                       CommandKindName(c.kind), iscsi_get_error(ctx_)),
@@ -376,14 +448,15 @@ void IscsiPath::OnCommandDone(iscsi_context*, int status, void* data, void* task
     Status s = ClassifyScsi(static_cast<uint32_t>(status), st ? SenseOf(st) : Sense{},
                             fmt::format("{}: {} of {} blocks at LBA {}", self->name_,
                                         CommandKindName(c.kind), c.blocks, c.lba));
-    if (s.ok() && st && c.kind == CommandKind::kRead && st->residual_status != SCSI_RESIDUAL_NO_RESIDUAL &&
-        st->residual != 0) {
+    if (s.ok() && st && c.kind == CommandKind::kRead &&
+        st->residual_status != SCSI_RESIDUAL_NO_RESIDUAL && st->residual != 0) {
         s = Status::Fail(EIO, fmt::format("{}: short read at LBA {} ({} bytes missing)", self->name_,
                                           c.lba, st->residual));
     }
     if (st) scsi_free_scsi_task(st);
     --self->in_flight_;
     self->counters_.in_flight--;
+    self->last_activity_ = Clock::now();
 
     if (s.ok()) {
         switch (c.kind) {
@@ -412,22 +485,34 @@ void IscsiPath::Fail(Status status) {
 void IscsiPath::HandleFailure() {
     Status why = std::move(*failure_);
     failure_.reset();
-    const bool opening = state_ == PathState::kConnecting;
     TearDown();
-    state_ = PathState::kDown;
-    if (opening) {
+    health_check_in_flight_ = false;
+    if (!opened_) {
+        SetState(PathState::kDown);
         OpenFinished(why);
-    } else {
-        spdlog::warn("{}: path down: {}", name_, why.message());
+        return;
     }
+    backoff_ = std::clamp(backoff_ * 2, options_.reconnect_min, options_.reconnect_max);
+    reconnect_at_ = Clock::now() + backoff_;
+    spdlog::warn("{}: path down: {}; logging in again in {} ms", name_, why.message(),
+                 backoff_.count());
+    SetState(PathState::kDown);
     FailQueued(Status::Retryable(ENOTCONN, name_ + ": path is down", Scope::kPath));
 }
 
+// Closing with SO_LINGER 0 makes the kernel drop what it still held to send on this connection
+// and reset it: once this returns, no byte of a cancelled command can leave this host, so the
+// caller may send those commands elsewhere. (Bytes already delivered are the target's; the next
+// login with the same ISID makes it abort whatever of the old session it still holds.)
 void IscsiPath::TearDown() {
     if (!ctx_) return;
     tearing_down_ = true;
     iscsi_context* ctx = ctx_;
     ctx_ = nullptr;
+    if (const int fd = iscsi_get_fd(ctx); fd >= 0) {
+        const linger hard{1, 0};
+        setsockopt(fd, SOL_SOCKET, SO_LINGER, &hard, sizeof(hard));
+    }
     iscsi_destroy_context(ctx);  // cancels every command still in flight: callbacks run here
     tearing_down_ = false;
 }

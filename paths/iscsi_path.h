@@ -7,11 +7,17 @@
 // do short, non-blocking work (complete a parent, queue more commands).
 //
 // Failure contract: libiscsi's own reconnect is always off, because it would re-send old
-// commands on a new session behind lunfs's back. When the connection fails or a command times
-// out, the context is destroyed at once (which tells the target's side nothing more can arrive on
-// this connection, and cancels every command in flight), every command in flight or queued
-// completes with a retryable kPath-scope status, and the path is kDown. Whether and when to log in
-// again is the caller's decision.
+// commands on a new session behind lunfs's back. When the connection fails, a command times out
+// or Reset() is called, the socket is closed with SO_LINGER 0 (the kernel drops whatever it still
+// held to send and answers the target with RST) and the context destroyed; every command in
+// flight or queued then completes with a retryable kPath-scope status and the path is kDown.
+// After a backoff it logs in again with the same ISID, so the target reinstates the session and
+// aborts whatever of the old one it still held; the LUN must show the same identity as before.
+//
+// Health: while the path is up and idle (nothing in flight), a TEST UNIT READY every
+// health_interval with its own short timeout finds a dead path that no I/O would reveal. A busy
+// path is judged by its commands' own completions and timeouts instead, so a check never waits
+// behind data.
 #pragma once
 
 #include <chrono>
@@ -39,6 +45,10 @@ struct IscsiPathOptions {
     int login_timeout_s = 15;     // TCP connect, login and the first probe commands
     int command_timeout_s = 30;   // each SCSI command once logged in
     uint32_t queue_depth = 64;    // commands in flight on the session at most
+    std::chrono::milliseconds health_interval{1000};  // idle check period
+    int health_timeout_s = 3;                          // a check's own timeout
+    std::chrono::milliseconds reconnect_min{250};      // first backoff after a failure
+    std::chrono::milliseconds reconnect_max{8000};     // backoff doubles up to this
 };
 
 class IscsiPath final : public PathIo {
@@ -55,6 +65,8 @@ public:
     const LunInfo& info() const override { return info_; }
     const std::string& name() const override { return name_; }
     const PathCounters& counters() const override { return counters_; }
+    void SetStateListener(StateListener listener) override;
+    void Reset(std::string reason) override;
 
 private:
     struct Task;
@@ -62,8 +74,10 @@ private:
     explicit IscsiPath(IscsiPathOptions options);
 
     // Everything below runs on the path's thread.
-    void Run(std::string portal);
-    bool StartLogin(const std::string& portal);
+    void Run();
+    bool StartLogin();
+    void SetState(PathState state);
+    void CheckHealth(std::chrono::steady_clock::time_point now);
     static void OnLoggedIn(iscsi_context* ctx, int status, void* data, void* self);
     void SendProbe(int step);
     static void OnProbeDone(iscsi_context* ctx, int status, void* data, void* self);
@@ -90,10 +104,20 @@ private:
     std::deque<PathCommand> submitted_;  // guarded by mu_
     bool stop_ = false;                  // guarded by mu_
     std::optional<Status> open_result_;  // guarded by mu_
+    std::optional<std::string> reset_;   // guarded by mu_: Reset() asked for it
+    StateListener listener_;             // guarded by mu_
     std::condition_variable open_cv_;
 
     // Owned by the path's thread.
+    std::string portal_;  // numeric host:port
+    uint32_t isid_ = 0;   // the same for every login, so the target reinstates the session
     iscsi_context* ctx_ = nullptr;
+    bool opened_ = false;  // Open() succeeded; failures from now on are followed by reconnects
+    std::string identity_;  // the LUN's identity at the first login
+    std::chrono::milliseconds backoff_{0};
+    std::chrono::steady_clock::time_point reconnect_at_;
+    std::chrono::steady_clock::time_point last_activity_;  // last command issued or completed
+    bool health_check_in_flight_ = false;
     std::deque<PathCommand> pending_;
     uint32_t in_flight_ = 0;
     std::optional<Status> failure_;  // set by callbacks; acted on after iscsi_service()

@@ -43,10 +43,11 @@ struct PathCommand {
 };
 
 enum class PathState : uint8_t {
-    kConnecting,  // logging in
+    kConnecting,  // logging in (first time or again)
     kUp,          // takes commands
-    kDown,        // the session failed; commands fail at once with a kPath-scope status
-    kClosed,      // shut down
+    kDown,        // the session failed; commands fail at once with a kPath-scope status, and
+                  // the path logs in again by itself after a backoff
+    kClosed,      // shut down for good
 };
 
 const char* PathStateName(PathState state);
@@ -73,6 +74,16 @@ public:
     virtual const LunInfo& info() const = 0;  // fixed once the path is open
     virtual const std::string& name() const = 0;  // for logs and status: the portal URL
     virtual const PathCounters& counters() const = 0;
+
+    // Called on the path's thread after each change of state(); short, non-blocking work only.
+    // Set it before the path is used; it must outlive the path or be reset to nullptr first.
+    using StateListener = std::function<void(PathState)>;
+    virtual void SetStateListener(StateListener listener) = 0;
+
+    // Tears the session down now, as if it had failed: every command in flight completes with a
+    // retryable kPath-scope status, and by the time those callbacks run no byte of them is left
+    // to leave this host. The path then logs in again after its backoff. Thread-safe.
+    virtual void Reset(std::string reason) = 0;
 };
 
 }  // namespace lunfs

@@ -19,6 +19,9 @@ struct MountCommandOptions {
     int command_timeout_s = 30;
     unsigned queue_depth = 64;
     unsigned max_extent_kib = 1024;
+    std::string policy = "spread";
+    unsigned rr_switch_every = 1000;
+    double no_path_timeout_s = 30;
     unsigned fuse_threads = 16;
     std::string log_level = "info";
     std::string log_file;

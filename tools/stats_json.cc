@@ -1,37 +1,52 @@
 #include "tools/stats_json.h"
 
+#include <unistd.h>
+
 #include <nlohmann/json.hpp>
 
 namespace lunfs {
 
 std::string RenderStatsJson(const std::vector<MountedLun>& luns) {
     nlohmann::json out;
+    out["pid"] = getpid();
     out["luns"] = nlohmann::json::array();
     for (const MountedLun& lun : luns) {
+        const LunStats st = lun.device->Stats();
         const LunInfo& info = lun.device->info();
-        const PathIo& path = lun.device->path();
-        const PathCounters& c = path.counters();
-        nlohmann::json p = {
-            {"url", path.name()},
-            {"state", PathStateName(path.state())},
-            {"reads", c.reads.load()},
-            {"writes", c.writes.load()},
-            {"bytes_read", c.bytes_read.load()},
-            {"bytes_written", c.bytes_written.load()},
-            {"syncs", c.syncs.load()},
-            {"failures", c.failures.load()},
-            {"in_flight", c.in_flight.load()},
-        };
+        nlohmann::json paths = nlohmann::json::array();
+        for (const PathStats& p : st.paths) {
+            paths.push_back({
+                {"url", p.name},
+                {"state", p.path_state},
+                {"use", p.slot_state},
+                {"priority", p.priority},
+                {"reads", p.counters.reads},
+                {"writes", p.counters.writes},
+                {"bytes_read", p.counters.bytes_read},
+                {"bytes_written", p.counters.bytes_written},
+                {"in_flight", p.in_flight},
+                {"in_flight_bytes", p.in_flight_bytes},
+                {"latency_ewma_us", static_cast<uint64_t>(p.latency_ewma_us)},
+                {"latency_p99_us", static_cast<uint64_t>(p.latency_p99_us)},
+                {"throughput_estimate_bps", static_cast<uint64_t>(p.bytes_per_second)},
+                {"retries", p.counters.retries},
+                {"failures", p.counters.failures},
+                {"resets", p.counters.resets},
+                {"path_failures", p.counters.path_failures},
+            });
+        }
         out["luns"].push_back({
             {"file", lun.file},
-            {"identity", info.identity},
+            {"identity", st.identity},
             {"vendor", info.inquiry.vendor},
             {"product", info.inquiry.product},
-            {"capacity_bytes", info.capacity.Bytes()},
-            {"block_size", info.capacity.block_size},
-            {"max_transfer_blocks", info.limits.max_transfer_blocks},
-            {"extent_bytes", lun.device->extent_bytes()},
-            {"paths", nlohmann::json::array({p})},
+            {"capacity_bytes", st.capacity},
+            {"block_size", st.block_size},
+            {"policy", st.policy},
+            {"requests", st.requests},
+            {"failed_requests", st.failed_requests},
+            {"queued_extents", st.queued_extents},
+            {"paths", paths},
         });
     }
     return out.dump(2) + "\n";

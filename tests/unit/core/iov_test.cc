@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <string>
 #include <vector>
@@ -14,7 +15,7 @@ namespace {
 
 // Three buffers of 4, 0 and 6 bytes holding "abcd" and "efghij": ten bytes in all.
 class SliceIovTest : public ::testing::Test {
-protected:
+  protected:
     std::string Gather(const std::vector<iovec>& iov) {
         std::string out;
         for (const iovec& v : iov) out.append(static_cast<const char*>(v.iov_base), v.iov_len);

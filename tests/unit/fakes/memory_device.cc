@@ -12,8 +12,8 @@ void MemoryDevice::Submit(IoRequest request) {
     Queued queued{std::move(request), Status::Ok()};
     {
         std::lock_guard lock(mu_);
-        records_.push_back(Record{queued.request.op, queued.request.offset,
-                                  queued.request.Length()});
+        records_.push_back(
+            Record{queued.request.op, queued.request.offset, queued.request.Length()});
         if (fail_next_) {
             queued.status = std::move(*fail_next_);
             fail_next_.reset();

@@ -20,7 +20,7 @@
 namespace lunfs::fakes {
 
 class MemoryDevice final : public BlockDevice {
-public:
+  public:
     // One request as the device received it.
     struct Record {
         IoOp op = IoOp::kRead;
@@ -59,7 +59,7 @@ public:
     std::vector<uint8_t> Contents(uint64_t offset, uint64_t length) const;
     void Fill(uint64_t offset, const std::vector<uint8_t>& bytes);
 
-private:
+  private:
     struct Queued {
         IoRequest request;
         Status status;  // what it completes with
@@ -69,11 +69,11 @@ private:
 
     const uint32_t block_size_;
     mutable std::mutex mu_;
-    std::vector<uint8_t> data_;         // guarded by mu_ (its size never changes)
-    bool hold_ = false;                 // guarded by mu_
-    std::optional<Status> fail_next_;   // guarded by mu_
-    std::deque<Queued> queue_;          // guarded by mu_
-    std::vector<Record> records_;       // guarded by mu_
+    std::vector<uint8_t> data_;        // guarded by mu_ (its size never changes)
+    bool hold_ = false;                // guarded by mu_
+    std::optional<Status> fail_next_;  // guarded by mu_
+    std::deque<Queued> queue_;         // guarded by mu_
+    std::vector<Record> records_;      // guarded by mu_
 };
 
 }  // namespace lunfs::fakes

@@ -1,0 +1,466 @@
+#include "engine/multipath_device.h"
+
+#include <algorithm>
+#include <cerrno>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "core/iov.h"
+
+namespace lunfs {
+
+// A caller's request and how far it got.
+struct MultipathDevice::Parent {
+    IoRequest request;
+    uint32_t remaining = 0;  // extents not yet finished; guarded by mu_
+    Status error;            // the first final failure; guarded by mu_
+    std::optional<RangeLock::Ticket> ticket;  // writes: their place in write_order_
+};
+
+// One SCSI command's worth of a request.
+struct MultipathDevice::Extent {
+    uint64_t id = 0;
+    std::shared_ptr<Parent> parent;
+    CommandKind kind = CommandKind::kRead;
+    uint64_t offset = 0;         // bytes into the device
+    uint64_t length = 0;         // bytes (0 for SYNCHRONIZE CACHE)
+    uint64_t parent_offset = 0;  // bytes into the request's buffers
+    size_t slot = kNoSlot;       // where it is (or last was) sent
+    int attempts = 0;
+    uint64_t tried = 0;          // bit i: failed on slot i (first 64 slots)
+    TimePoint sent_at{};
+    TimePoint deadline{};
+    TimePoint queued_at{};       // first time it found no live path
+    TimePoint not_before{};      // waiting: not to be sent before this
+};
+
+namespace {
+
+uint32_t ExtentBytes(const LunInfo& info, uint32_t configured) {
+    const uint32_t bs = info.capacity.block_size;
+    uint64_t limit = std::max<uint64_t>(configured, bs);
+    if (info.limits.max_transfer_blocks != 0) {
+        limit = std::min<uint64_t>(limit, uint64_t{info.limits.max_transfer_blocks} * bs);
+    }
+    return static_cast<uint32_t>(limit - limit % bs);
+}
+
+PickerOptions WithBlockSize(PickerOptions o, uint32_t bs) {
+    o.block_size = bs;
+    return o;
+}
+
+uint64_t Bit(size_t slot) { return slot < 64 ? uint64_t{1} << slot : 0; }
+
+}  // namespace
+
+MultipathDevice::MultipathDevice(std::vector<std::shared_ptr<PathIo>> paths, EngineOptions options,
+                                 std::shared_ptr<Clock> clock, std::shared_ptr<Executor> executor)
+    : info_(paths.front()->info()),
+      options_(options),
+      extent_bytes_(ExtentBytes(info_, options.max_extent_bytes)),
+      clock_(std::move(clock)),
+      executor_(std::move(executor)),
+      picker_(WithBlockSize(options.picker, info_.capacity.block_size)) {
+    {
+        std::lock_guard lock(mu_);
+        for (size_t i = 0; i < paths.size(); ++i) AttachLocked(paths[i], static_cast<int>(i));
+    }
+    if (options_.start_ticker) ticker_ = std::thread(&MultipathDevice::RunTicker, this);
+}
+
+MultipathDevice::~MultipathDevice() {
+    {
+        std::lock_guard lock(ticker_mu_);
+        stop_ = true;
+    }
+    ticker_cv_.notify_all();
+    if (ticker_.joinable()) ticker_.join();
+    std::lock_guard lock(mu_);
+    for (PathSlot& slot : slots_) {
+        if (slot.io) slot.io->SetStateListener(nullptr);
+    }
+}
+
+void MultipathDevice::AttachLocked(std::shared_ptr<PathIo> path, int priority) {
+    const size_t index = slots_.size();
+    PathSlot& slot = slots_.emplace_back();
+    slot.io = std::move(path);
+    slot.priority = priority;
+    slot.state = slot.io->state() == PathState::kUp ? SlotState::kActive : SlotState::kDown;
+    slot.io->SetStateListener([this, index](PathState s) { OnPathState(index, s); });
+}
+
+Status MultipathDevice::AddPath(std::shared_ptr<PathIo> path) {
+    const LunInfo& other = path->info();
+    if (other.identity != info_.identity) {
+        return Status::Fail(EINVAL, fmt::format("{} reaches LUN {}, not {}", path->name(),
+                                                other.identity, info_.identity));
+    }
+    if (other.capacity.block_size != info_.capacity.block_size ||
+        other.capacity.blocks != info_.capacity.blocks) {
+        return Status::Fail(EINVAL, fmt::format("{} shows a different capacity or block size",
+                                                path->name()));
+    }
+    std::lock_guard lock(mu_);
+    for (const PathSlot& s : slots_) {
+        if (s.io && s.io->name() == path->name() && s.state != SlotState::kRemoved) {
+            return Status::Fail(EEXIST, fmt::format("{} is already a path", path->name()));
+        }
+    }
+    spdlog::info("{}: path added", path->name());
+    AttachLocked(std::move(path), static_cast<int>(slots_.size()));
+    return Status::Ok();
+}
+
+Status MultipathDevice::RemovePath(const std::string& name) {
+    std::lock_guard lock(mu_);
+    size_t found = kNoSlot, others = 0;
+    for (size_t i = 0; i < slots_.size(); ++i) {
+        if (!slots_[i].io || slots_[i].state == SlotState::kRemoved) continue;
+        if (slots_[i].io->name() == name) {
+            found = i;
+        } else {
+            ++others;
+        }
+    }
+    if (found == kNoSlot) return Status::Fail(ENOENT, fmt::format("{} is not a path", name));
+    if (others == 0) return Status::Fail(EBUSY, fmt::format("{} is the last path", name));
+    slots_[found].state = SlotState::kRemoved;
+    spdlog::info("{}: path removed; draining", name);
+    return Status::Ok();
+}
+
+void MultipathDevice::Submit(IoRequest request) {
+    if (Status s = ValidateRequest(*this, request); !s.ok()) {
+        request.done(std::move(s));
+        return;
+    }
+    auto parent = std::make_shared<Parent>();
+    const IoOp op = request.op;
+    const uint64_t begin = request.offset;
+    const uint64_t end = begin + request.Length();
+    parent->request = std::move(request);
+    if (op == IoOp::kWrite) {
+        write_order_.Acquire(begin, end, [this, parent](RangeLock::Ticket ticket) {
+            parent->ticket = ticket;
+            executor_->Post([this, parent] { Split(parent); });
+        });
+        return;
+    }
+    executor_->Post([this, parent] { Split(parent); });
+}
+
+void MultipathDevice::Split(const std::shared_ptr<Parent>& parent) {
+    const IoRequest& r = parent->request;
+    std::vector<Extent> extents;
+    {
+        std::lock_guard lock(mu_);
+        ++requests_;
+        if (r.op == IoOp::kFlush) {
+            Extent e;
+            e.kind = CommandKind::kSyncCache;
+            extents.push_back(std::move(e));
+        } else {
+            const uint64_t length = r.Length();
+            std::vector<PathLoad> loads;
+            for (size_t i = 0; i < slots_.size(); ++i) {
+                const PathSlot& s = slots_[i];
+                if (s.state != SlotState::kActive) continue;
+                loads.push_back({i, s.bytes_per_second > 0 ? s.bytes_per_second : 100e6,
+                                 s.outstanding_bytes, s.outstanding_ios, s.priority});
+            }
+            std::vector<Share> shares = picker_.Split(length, loads);
+            if (shares.empty()) shares.push_back({kNoSlot, length});  // waits for a path
+            uint64_t at = 0;
+            for (const Share& share : shares) {
+                for (uint64_t done = 0; done < share.bytes; done += extent_bytes_) {
+                    Extent e;
+                    e.kind = r.op == IoOp::kRead ? CommandKind::kRead : CommandKind::kWrite;
+                    e.offset = r.offset + at + done;
+                    e.parent_offset = at + done;
+                    e.length = std::min<uint64_t>(extent_bytes_, share.bytes - done);
+                    e.slot = share.path;
+                    extents.push_back(std::move(e));
+                }
+                at += share.bytes;
+            }
+        }
+        for (Extent& e : extents) {
+            e.id = next_id_++;
+            e.parent = parent;
+        }
+        parent->remaining = static_cast<uint32_t>(extents.size());
+    }
+    for (Extent& e : extents) Send(std::move(e));
+}
+
+size_t MultipathDevice::PickLocked(const Extent& extent) const {
+    // A retry prefers an active path it has not failed on, the least loaded first.
+    size_t best = kNoSlot;
+    for (int pass = 0; pass < 2 && best == kNoSlot; ++pass) {
+        for (size_t i = 0; i < slots_.size(); ++i) {
+            const PathSlot& s = slots_[i];
+            if (s.state != SlotState::kActive) continue;
+            if (pass == 0 && (extent.tried & Bit(i))) continue;
+            if (best == kNoSlot || s.outstanding_bytes < slots_[best].outstanding_bytes) best = i;
+        }
+    }
+    return best;
+}
+
+bool MultipathDevice::AnyActiveLocked() const {
+    return std::any_of(slots_.begin(), slots_.end(),
+                       [](const PathSlot& s) { return s.state == SlotState::kActive; });
+}
+
+void MultipathDevice::Send(Extent e) {
+    std::vector<std::shared_ptr<Parent>> finished;
+    std::shared_ptr<PathIo> io;
+    PathCommand command;
+    {
+        std::lock_guard lock(mu_);
+        const TimePoint now = clock_->Now();
+        if (e.slot == kNoSlot || slots_[e.slot].state != SlotState::kActive) e.slot = PickLocked(e);
+        if (e.slot == kNoSlot) {
+            if (options_.no_path_timeout == Duration::zero()) {
+                FinishLocked(e, Status::Fail(EIO, "no live path to the LUN"), finished);
+            } else {
+                if (e.queued_at == TimePoint{}) e.queued_at = now;
+                if (!queueing_logged_) {
+                    spdlog::warn("LUN {}: no live path; queueing I/O for up to {} ms",
+                                 info_.identity,
+                                 std::chrono::duration_cast<std::chrono::milliseconds>(options_.no_path_timeout).count());
+                    queueing_logged_ = true;
+                }
+                waiting_.push_back(std::move(e));
+            }
+        } else {
+            PathSlot& slot = slots_[e.slot];
+            slot.outstanding_bytes += e.length;
+            slot.outstanding_ios += 1;
+            e.sent_at = now;
+            e.deadline = now + (e.kind == CommandKind::kSyncCache
+                                    ? options_.deadline_ceiling
+                                    : slot.Deadline(options_.deadline_floor, options_.deadline_ceiling,
+                                                    options_.deadline_factor));
+            ++e.attempts;
+            const uint32_t bs = info_.capacity.block_size;
+            command.kind = e.kind;
+            command.lba = e.offset / bs;
+            command.blocks = static_cast<uint32_t>(e.length / bs);
+            if (e.length) command.iov = SliceIov(e.parent->request.iov, e.parent_offset, e.length);
+            const uint64_t id = e.id;
+            command.done = [this, id](Status s) { OnDone(id, std::move(s)); };
+            io = slot.io;
+            in_flight_.emplace(id, std::move(e));
+        }
+    }
+    if (io) io->Submit(std::move(command));
+    Complete(finished);
+}
+
+void MultipathDevice::OnDone(uint64_t id, Status status) {
+    std::vector<std::shared_ptr<Parent>> finished;
+    std::optional<Extent> retry;
+    {
+        std::lock_guard lock(mu_);
+        auto it = in_flight_.find(id);
+        if (it == in_flight_.end()) return;
+        Extent e = std::move(it->second);
+        in_flight_.erase(it);
+        const TimePoint now = clock_->Now();
+        PathSlot& slot = slots_[e.slot];
+        slot.outstanding_bytes -= e.length;
+        slot.outstanding_ios -= 1;
+        if (status.ok()) {
+            if (e.kind != CommandKind::kSyncCache) slot.Measure(e.length, now - e.sent_at);
+            if (e.kind == CommandKind::kRead) {
+                slot.counters.reads++;
+                slot.counters.bytes_read += e.length;
+            } else if (e.kind == CommandKind::kWrite) {
+                slot.counters.writes++;
+                slot.counters.bytes_written += e.length;
+            }
+            FinishLocked(e, std::move(status), finished);
+        } else {
+            slot.counters.failures++;
+            if (status.scope() == Scope::kPath) MarkDownLocked(e.slot, status.message(), now);
+            if (status.retryable() && e.attempts < options_.max_attempts) {
+                slot.counters.retries++;
+                spdlog::debug("{}: retrying extent at {}: {}", slot.io->name(), e.offset,
+                              status.message());
+                if (status.scope() == Scope::kPath) e.tried |= Bit(e.slot);
+                if (status.scope() == Scope::kExtent) {
+                    e.not_before = now + options_.busy_retry_delay * e.attempts;
+                    e.slot = kNoSlot;
+                    waiting_.push_back(std::move(e));
+                } else {
+                    e.slot = kNoSlot;
+                    retry = std::move(e);
+                }
+            } else {
+                FinishLocked(e, std::move(status), finished);
+            }
+        }
+    }
+    if (retry) {
+        executor_->Post([this, e = std::make_shared<Extent>(std::move(*retry))]() mutable {
+            Send(std::move(*e));
+        });
+    }
+    Complete(finished);
+}
+
+void MultipathDevice::FinishLocked(Extent& e, Status status,
+                                   std::vector<std::shared_ptr<Parent>>& done) {
+    Parent& p = *e.parent;
+    if (!status.ok() && p.error.ok()) p.error = std::move(status);
+    if (--p.remaining == 0) {
+        if (!p.error.ok()) ++failed_requests_;
+        done.push_back(e.parent);
+    }
+}
+
+void MultipathDevice::Complete(const std::vector<std::shared_ptr<Parent>>& parents) {
+    for (const auto& p : parents) {
+        if (p->ticket) write_order_.Release(*p->ticket);
+        if (!p->error.ok()) spdlog::error("{} at {} failed: {}", IoOpName(p->request.op),
+                                          p->request.offset, p->error.ToString());
+        IoCallback done = std::move(p->request.done);
+        done(std::move(p->error));
+    }
+}
+
+void MultipathDevice::MarkDownLocked(size_t index, const std::string& why, TimePoint now) {
+    PathSlot& slot = slots_[index];
+    if (slot.state != SlotState::kActive && slot.state != SlotState::kProbation) return;
+    slot.state = SlotState::kDown;
+    slot.rejoin_window = slot.NoteDown(now, options_.stable_window, options_.stable_window_max,
+                                       options_.damping_memory);
+    spdlog::warn("{}: path failed: {}", slot.io->name(), why);
+}
+
+void MultipathDevice::OnPathState(size_t index, PathState state) {
+    std::lock_guard lock(mu_);
+    PathSlot& slot = slots_[index];
+    const TimePoint now = clock_->Now();
+    if (state != PathState::kUp) {
+        MarkDownLocked(index, fmt::format("session {}", PathStateName(state)), now);
+        return;
+    }
+    if (slot.state != SlotState::kDown) return;
+    if (!AnyActiveLocked()) {
+        // Nothing else can carry I/O: use it at once rather than wait out a stable window.
+        slot.state = SlotState::kActive;
+        queueing_logged_ = false;
+        spdlog::info("{}: path back; rejoined at once, no other path is live", slot.io->name());
+        return;
+    }
+    const Duration window = slot.rejoin_window;
+    slot.rejoin_at = now + window;
+    slot.state = SlotState::kProbation;
+    spdlog::info("{}: path back; rejoins after {} ms if it stays up", slot.io->name(),
+                 std::chrono::duration_cast<std::chrono::milliseconds>(window).count());
+}
+
+void MultipathDevice::Tick() {
+    std::vector<std::shared_ptr<PathIo>> reset, drop;
+    std::vector<Extent> send;
+    std::vector<std::shared_ptr<Parent>> finished;
+    {
+        std::lock_guard lock(mu_);
+        const TimePoint now = clock_->Now();
+        // Overdue extents: the path is suspect. Resetting it completes all its commands
+        // cancelled, and they are re-sent elsewhere from those completions.
+        for (auto& [id, e] : in_flight_) {
+            if (now <= e.deadline) continue;
+            PathSlot& slot = slots_[e.slot];
+            e.deadline = TimePoint::max();
+            if (std::find(reset.begin(), reset.end(), slot.io) != reset.end()) continue;
+            spdlog::warn("{}: {} of {} bytes at {} overdue after {} ms; resetting the session",
+                         slot.io->name(), CommandKindName(e.kind), e.length, e.offset,
+                         std::chrono::duration_cast<std::chrono::milliseconds>(now - e.sent_at).count());
+            slot.counters.resets++;
+            MarkDownLocked(e.slot, "command overdue", now);
+            reset.push_back(slot.io);
+        }
+        for (PathSlot& slot : slots_) {
+            if (slot.state == SlotState::kProbation && now >= slot.rejoin_at) {
+                if (slot.io->state() == PathState::kUp) {
+                    slot.state = SlotState::kActive;
+                    spdlog::info("{}: path rejoined", slot.io->name());
+                } else {
+                    slot.state = SlotState::kDown;
+                }
+            }
+            if (slot.state == SlotState::kRemoved && slot.io && slot.outstanding_ios == 0) {
+                slot.io->SetStateListener(nullptr);
+                drop.push_back(std::move(slot.io));
+            }
+        }
+        const bool live = AnyActiveLocked();
+        if (live) queueing_logged_ = false;
+        std::deque<Extent> still;
+        for (Extent& e : waiting_) {
+            if (live && now >= e.not_before) {
+                send.push_back(std::move(e));
+            } else if (!live && e.queued_at != TimePoint{} &&
+                       now - e.queued_at >= options_.no_path_timeout) {
+                FinishLocked(e, Status::Fail(EIO, fmt::format("no live path for {} ms",
+                    std::chrono::duration_cast<std::chrono::milliseconds>(options_.no_path_timeout).count())),
+                             finished);
+            } else {
+                still.push_back(std::move(e));
+            }
+        }
+        waiting_.swap(still);
+    }
+    for (auto& io : reset) io->Reset("a command overran its deadline");
+    for (Extent& e : send) Send(std::move(e));
+    Complete(finished);
+    drop.clear();  // closes removed paths, here on the ticker thread, never on a path's own
+}
+
+void MultipathDevice::RunTicker() {
+    std::unique_lock lock(ticker_mu_);
+    while (!stop_) {
+        ticker_cv_.wait_for(lock, options_.tick, [&] { return stop_; });
+        if (stop_) break;
+        lock.unlock();
+        Tick();
+        lock.lock();
+    }
+}
+
+LunStats MultipathDevice::Stats() const {
+    std::lock_guard lock(mu_);
+    LunStats out;
+    out.identity = info_.identity;
+    out.capacity = Capacity();
+    out.block_size = BlockSize();
+    out.policy = PolicyName(options_.picker.policy);
+    out.requests = requests_;
+    out.failed_requests = failed_requests_;
+    out.queued_extents = waiting_.size();
+    for (const PathSlot& s : slots_) {
+        if (!s.io) continue;
+        PathStats p;
+        p.name = s.io->name();
+        p.path_state = PathStateName(s.io->state());
+        p.slot_state = SlotStateName(s.state);
+        p.priority = s.priority;
+        p.counters = s.counters;
+        p.in_flight_bytes = s.outstanding_bytes;
+        p.in_flight = s.outstanding_ios;
+        p.latency_ewma_us = s.latency_us;
+        p.latency_p99_us = static_cast<double>(
+            std::chrono::duration_cast<std::chrono::microseconds>(s.histogram.Percentile(0.99)).count());
+        p.bytes_per_second = s.bytes_per_second;
+        out.paths.push_back(std::move(p));
+    }
+    return out;
+}
+
+}  // namespace lunfs

@@ -1,0 +1,164 @@
+// MultipathDevice: one LUN as a BlockDevice over every path that reaches it.
+//
+// A request is split into extents: the picker decides how many bytes each live path takes (all
+// of them at once with the spread policy), and each share is cut into SCSI commands no larger
+// than the LUN's maximum transfer length. The request completes when its last extent has.
+//
+// Failure handling, per extent:
+//   - a retryable failure (lost connection, timeout, BUSY, UNIT ATTENTION, ...) re-sends the
+//     extent at once on another live path, up to max_attempts; other failures complete the
+//     request with their errno;
+//   - an extent that overruns its deadline (a multiple of the path's recent latency) makes the
+//     engine Reset() that path: every command on it completes cancelled and is re-sent elsewhere;
+//   - with no live path, extents wait up to no_path_timeout for one to return, then fail with EIO;
+//   - a path that comes back rejoins after a stable window, longer for a path that keeps failing.
+//
+// No ghost writes. A write re-sent on path B must never be overtaken by its first copy on path A:
+//   1. extents of a failed path are re-sent only from the completion callbacks that path runs
+//      after tearing its connection down with SO_LINGER 0, so no byte of the first copy can leave
+//      this host afterwards (PathIo::Reset and IscsiPath's failure contract);
+//   2. libiscsi's own reconnect, which would replay old commands, is always off;
+//   3. writes that overlap are ordered here: a write starts only when every earlier overlapping
+//      write has completed, re-sent copies included, so newer data is only sent after the old
+//      data was acknowledged on some path;
+//   4. when path A logs in again it reuses its ISID, so the target reinstates the session and
+//      aborts whatever of the old one it still held before A carries new commands.
+// What remains is a first copy already delivered to the target and still queued there while the
+// path is unreachable; 4 closes it as soon as the path returns, and the target runs the copies
+// of one write with the same data, so only a newer overlapping write completed in between could
+// be overtaken (see docs/ghost-writes.md).
+//
+// Threads: Submit() from any thread; split and retry work runs on the Executor (a oneTBB arena);
+// completions run on the paths' threads; Tick() (deadlines, probation, queued I/O) on the engine's
+// own ticker thread, or by hand in tests. One mutex guards the engine's state; it is never held
+// while calling into a path or a caller's callback.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "core/block_device.h"
+#include "core/range_lock.h"
+#include "engine/clock.h"
+#include "engine/executor.h"
+#include "engine/path_slot.h"
+#include "engine/picker.h"
+#include "paths/path_io.h"
+
+namespace lunfs {
+
+using namespace std::chrono_literals;
+
+struct EngineOptions {
+    PickerOptions picker;                 // policy and its knobs (block size is set by the engine)
+    uint32_t max_extent_bytes = 1u << 20;  // also capped by the LUN's maximum transfer length
+    int max_attempts = 16;                 // sends of one extent before its error is final
+    Duration no_path_timeout = 30s;        // 0: fail at once when no path is live
+    Duration deadline_floor = 1s;          // an extent's deadline: factor x recent latency,
+    Duration deadline_ceiling = 30s;       //   between floor and ceiling
+    double deadline_factor = 10;
+    Duration busy_retry_delay = 20ms;      // before re-sending after BUSY / TASK SET FULL
+    Duration stable_window = 2s;           // a returning path rejoins after this...
+    Duration stable_window_max = 60s;      // ...doubled per recent failure, up to this
+    Duration damping_memory = 120s;        // how long a failure counts as recent
+    Duration tick = 50ms;
+    bool start_ticker = true;  // false: the owner calls Tick() (tests)
+};
+
+struct PathStats {
+    std::string name;
+    std::string path_state;  // the session: connecting, up, down, closed
+    std::string slot_state;  // the engine's use of it: active, probation, down, removing
+    int priority = 0;
+    SlotCounters counters;
+    uint64_t in_flight_bytes = 0;
+    uint32_t in_flight = 0;
+    double latency_ewma_us = 0;
+    double latency_p99_us = 0;
+    double bytes_per_second = 0;
+};
+
+struct LunStats {
+    std::string identity;
+    uint64_t capacity = 0;
+    uint32_t block_size = 0;
+    std::string policy;
+    uint64_t requests = 0;
+    uint64_t failed_requests = 0;
+    uint64_t queued_extents = 0;  // waiting for a live path or a retry delay
+    std::vector<PathStats> paths;
+};
+
+class MultipathDevice final : public BlockDevice {
+public:
+    // `paths` must be up and reach one LUN (same identity); the first one's LunInfo is used.
+    MultipathDevice(std::vector<std::shared_ptr<PathIo>> paths, EngineOptions options,
+                    std::shared_ptr<Clock> clock, std::shared_ptr<Executor> executor);
+    ~MultipathDevice() override;
+
+    uint64_t Capacity() const override { return info_.capacity.Bytes(); }
+    uint32_t BlockSize() const override { return info_.capacity.block_size; }
+    uint32_t Alignment() const override { return info_.capacity.block_size; }
+    void Submit(IoRequest request) override;
+
+    // Adds a path at runtime; it must reach the same LUN. Thread-safe.
+    Status AddPath(std::shared_ptr<PathIo> path);
+    // Stops sending to the path named `name`; it goes away once its extents completed.
+    Status RemovePath(const std::string& name);
+
+    // Deadlines, probation, queued extents, removals. Called every options.tick by the ticker.
+    void Tick();
+
+    LunStats Stats() const;
+    const LunInfo& info() const { return info_; }
+    const EngineOptions& options() const { return options_; }
+
+private:
+    struct Parent;
+    struct Extent;
+    static constexpr size_t kNoSlot = SIZE_MAX;
+
+    void Split(const std::shared_ptr<Parent>& parent);
+    void Send(Extent extent);
+    void OnDone(uint64_t id, Status status);
+    void OnPathState(size_t slot, PathState state);
+    // The following require mu_.
+    void AttachLocked(std::shared_ptr<PathIo> path, int priority);
+    size_t PickLocked(const Extent& extent) const;
+    void MarkDownLocked(size_t slot, const std::string& why, TimePoint now);
+    bool AnyActiveLocked() const;
+    void FinishLocked(Extent& extent, Status status, std::vector<std::shared_ptr<Parent>>& done);
+
+    void Complete(const std::vector<std::shared_ptr<Parent>>& parents);
+    void RunTicker();
+
+    const LunInfo info_;
+    const EngineOptions options_;
+    const uint32_t extent_bytes_;
+    std::shared_ptr<Clock> clock_;
+    std::shared_ptr<Executor> executor_;
+    RangeLock write_order_;
+
+    mutable std::mutex mu_;
+    std::vector<PathSlot> slots_;                    // guarded by mu_; indexes never move
+    std::unordered_map<uint64_t, Extent> in_flight_;  // guarded by mu_; by extent id
+    std::deque<Extent> waiting_;                     // guarded by mu_
+    Picker picker_;                                  // guarded by mu_
+    uint64_t next_id_ = 1;                           // guarded by mu_
+    bool queueing_logged_ = false;                   // guarded by mu_
+    uint64_t requests_ = 0, failed_requests_ = 0;    // guarded by mu_
+
+    std::mutex ticker_mu_;
+    std::condition_variable ticker_cv_;
+    bool stop_ = false;  // guarded by ticker_mu_
+    std::thread ticker_;
+};
+
+}  // namespace lunfs

@@ -1,0 +1,66 @@
+#include "engine/path_slot.h"
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+
+namespace lunfs {
+
+namespace {
+constexpr double kEwmaWeight = 0.2;  // weight of the newest sample
+}
+
+const char* SlotStateName(SlotState state) {
+    switch (state) {
+        case SlotState::kActive: return "active";
+        case SlotState::kProbation: return "probation";
+        case SlotState::kDown: return "down";
+        case SlotState::kRemoved: return "removing";
+    }
+    return "?";
+}
+
+void LatencyHistogram::Add(Duration latency) {
+    const auto us = std::chrono::duration_cast<std::chrono::microseconds>(latency).count();
+    const size_t bucket = std::min<size_t>(std::bit_width(static_cast<uint64_t>(std::max<int64_t>(us, 0))),
+                                           buckets_.size() - 1);
+    ++buckets_[bucket];
+    ++count_;
+}
+
+Duration LatencyHistogram::Percentile(double p) const {
+    if (count_ == 0) return Duration::zero();
+    const auto rank = static_cast<uint64_t>(std::ceil(p * static_cast<double>(count_)));
+    uint64_t seen = 0;
+    for (size_t b = 0; b < buckets_.size(); ++b) {
+        seen += buckets_[b];
+        if (seen >= rank) return std::chrono::microseconds(uint64_t{1} << b);
+    }
+    return std::chrono::microseconds(uint64_t{1} << (buckets_.size() - 1));
+}
+
+void PathSlot::Measure(uint64_t bytes, Duration latency) {
+    const double us = std::max<double>(
+        1.0, static_cast<double>(std::chrono::duration_cast<std::chrono::microseconds>(latency).count()));
+    histogram.Add(latency);
+    latency_us = latency_us == 0 ? us : (1 - kEwmaWeight) * latency_us + kEwmaWeight * us;
+    if (bytes == 0) return;
+    const double rate = static_cast<double>(bytes) * 1e6 / us;
+    bytes_per_second = bytes_per_second == 0 ? rate : (1 - kEwmaWeight) * bytes_per_second + kEwmaWeight * rate;
+}
+
+Duration PathSlot::Deadline(Duration floor, Duration ceiling, double factor) const {
+    const auto typical = std::chrono::microseconds(static_cast<int64_t>(latency_us * factor));
+    return std::clamp<Duration>(typical, floor, ceiling);
+}
+
+Duration PathSlot::NoteDown(TimePoint now, Duration base, Duration max, Duration memory) {
+    while (!recent_downs.empty() && now - recent_downs.front() > memory) recent_downs.pop_front();
+    recent_downs.push_back(now);
+    ++counters.path_failures;
+    Duration window = base;
+    for (size_t i = 1; i < recent_downs.size() && window < max; ++i) window *= 2;
+    return std::min(window, max);
+}
+
+}  // namespace lunfs
