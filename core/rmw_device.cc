@@ -30,7 +30,7 @@ struct RmwDevice::Write {
     std::unique_ptr<std::byte[]> tail;
     std::atomic<int> edge_reads{0};
     std::atomic<bool> edge_failed{false};
-    Status edge_status;  // written by the failing edge read before edge_failed is set
+    Status edge_status;  // written by the first failing edge read, before its edge_reads decrement
 };
 
 RmwDevice::RmwDevice(std::shared_ptr<BlockDevice> inner) : inner_(std::move(inner)) {}

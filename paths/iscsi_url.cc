@@ -75,7 +75,7 @@ Status CheckHost(std::string_view host, bool bracketed) {
 // A decimal number of at most five digits (ports and LUNs), nothing else around it.
 template <typename T>
 bool ParseNumber(std::string_view s, T& out) {
-    if (s.empty() || s.size() > 5) return false;
+    if (s.empty() || s.size() > 5 || !std::isdigit(static_cast<unsigned char>(s[0]))) return false;
     auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
     return ec == std::errc() && ptr == s.data() + s.size();
 }
@@ -105,7 +105,7 @@ Result<IscsiUrl> ParseIscsiUrl(std::string_view text) {
     std::string_view authority = rest.substr(0, slash);
     std::string_view path = rest.substr(slash + 1);
 
-    if (const size_t at = authority.rfind('@'); at != std::string_view::npos) {
+    if (const size_t at = authority.find('@'); at != std::string_view::npos) {
         std::string_view user = authority.substr(0, at);
         authority = authority.substr(at + 1);
         if (user.find('%') != std::string_view::npos || user.find(':') != std::string_view::npos) {

@@ -99,7 +99,7 @@ Result<BlockLimits> ParseBlockLimitsPage(Bytes page) {
     if (!body.ok()) return body.status();
     Bytes b = body.value();
     BlockLimits out;
-    // Offsets below are from the start of the page; the body starts at byte 4.
+    // Offsets below are into the page body, which starts at byte 4 of the page (SBC-4 6.6.4).
     if (b.size() >= 12) {
         out.optimal_granularity_blocks = Be16(b, 2);
         out.max_transfer_blocks = Be32(b, 4);
