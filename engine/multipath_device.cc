@@ -241,10 +241,12 @@ void MultipathDevice::Send(Extent e) {
             slot.outstanding_bytes += e.length;
             slot.outstanding_ios += 1;
             e.sent_at = now;
-            e.deadline = now + (e.kind == CommandKind::kSyncCache
-                                    ? options_.deadline_ceiling
-                                    : slot.Deadline(options_.deadline_floor, options_.deadline_ceiling,
-                                                    options_.deadline_factor));
+            // SYNCHRONIZE CACHE may take a while on a target with much cached: it gets three
+            // times the floor. Re-sending it elsewhere is harmless either way.
+            const Duration floor = e.kind == CommandKind::kSyncCache ? 3 * options_.deadline_floor
+                                                                      : options_.deadline_floor;
+            e.deadline = now + slot.Deadline(floor, std::max(floor, options_.deadline_ceiling),
+                                             options_.deadline_factor);
             ++e.attempts;
             const uint32_t bs = info_.capacity.block_size;
             command.kind = e.kind;

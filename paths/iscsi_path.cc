@@ -218,8 +218,7 @@ void IscsiPath::Run() {
             next_tick = now + kServiceInterval;
             if (ctx_) iscsi_service(ctx_, 0);  // fires command timeouts
             if (state_ == PathState::kConnecting && now > login_deadline_) {
-                Fail(Status::Fail(ETIMEDOUT, fmt::format("timed out after {} s logging in to {}",
-                                                         options_.login_timeout_s,
+                Fail(Status::Fail(ETIMEDOUT, fmt::format("timed out logging in to {}",
                                                          options_.url.Portal())));
             }
         }
@@ -244,7 +243,8 @@ void IscsiPath::Run() {
 bool IscsiPath::StartLogin() {
     const IscsiUrl& url = options_.url;
     SetState(PathState::kConnecting);
-    login_deadline_ = Clock::now() + std::chrono::seconds(options_.login_timeout_s);
+    const int timeout_s = opened_ ? options_.relogin_timeout_s : options_.login_timeout_s;
+    login_deadline_ = Clock::now() + std::chrono::seconds(timeout_s);
     ctx_ = iscsi_create_context(options_.initiator_name.c_str());
     if (!ctx_) {
         Fail(Status::Fail(ENOMEM, "cannot create an iSCSI context"));
@@ -256,7 +256,7 @@ bool IscsiPath::StartLogin() {
     iscsi_set_session_type(ctx_, ISCSI_SESSION_NORMAL);
     iscsi_set_header_digest(ctx_, ISCSI_HEADER_DIGEST_NONE_CRC32C);
     iscsi_set_noautoreconnect(ctx_, 1);
-    iscsi_set_timeout(ctx_, options_.login_timeout_s);
+    iscsi_set_timeout(ctx_, timeout_s);
     if (!url.user.empty()) {
         iscsi_set_initiator_username_pwd(ctx_, url.user.c_str(), options_.chap_secret.c_str());
     }

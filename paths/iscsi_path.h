@@ -43,6 +43,7 @@ struct IscsiPathOptions {
     std::string initiator_name = "iqn.2026-11.io.lunfs:initiator";
     std::string chap_secret;  // used when url.user is set; never logged or shown
     int login_timeout_s = 15;     // TCP connect, login and the first probe commands
+    int relogin_timeout_s = 5;    // the same when logging in again after a failure
     int command_timeout_s = 30;   // each SCSI command once logged in
     uint32_t queue_depth = 64;    // commands in flight on the session at most
     std::chrono::milliseconds health_interval{1000};  // idle check period

@@ -49,6 +49,7 @@ Lab::Lab(const std::string& dir, const LabOptions& o) : dir_(dir) {
     std::ostringstream cmd;
     cmd << SourceDir() << "/tools/lab start --dir " << dir << " --portals " << o.portals
         << " --luns " << o.luns << " --size " << o.size << " --block-size " << o.block_size;
+    if (!o.iqn.empty()) cmd << " --iqn " << o.iqn;
     if (!o.chap_user.empty()) {
         cmd << " --chap-user " << o.chap_user << " --chap-secret-file " << o.chap_secret_file;
     }
@@ -82,6 +83,48 @@ std::string Lab::Portal(int portal) const {
 
 std::string Lab::Url(int portal, int lun) const {
     return "iscsi://" + Portal(portal) + "/" + Iqn() + "/" + std::to_string(lun);
+}
+
+int Lab::Port(int portal) const {
+    const std::string p = Portal(portal);
+    return std::atoi(p.substr(p.rfind(':') + 1).c_str());
+}
+
+std::vector<std::string> Lab::Urls(int lun) const {
+    std::vector<std::string> out;
+    std::istringstream in(env_.at("LAB_PORTALS"));
+    std::string p;
+    while (in >> p) out.push_back("iscsi://" + p + "/" + Iqn() + "/" + std::to_string(lun));
+    return out;
+}
+
+PortFault::PortFault(const std::vector<int>& ports, bool drop) {
+    static int counter = 0;
+    table_ = "lunfs_test_" + std::to_string(getpid()) + "_" + std::to_string(counter++);
+    std::string rules;
+    const std::string verdict = drop ? "drop" : "reject with tcp reset";
+    for (int port : ports) {
+        rules += "add rule inet " + table_ + " out tcp dport " + std::to_string(port) + " " + verdict + "\n";
+        rules += "add rule inet " + table_ + " out tcp sport " + std::to_string(port) + " " + verdict + "\n";
+    }
+    const std::string file = "/tmp/" + table_ + ".nft";
+    {
+        std::ofstream out(file);
+        out << "add table inet " << table_ << "\n"
+            << "add chain inet " << table_ << " out { type filter hook output priority 0; }\n"
+            << rules;
+    }
+    CommandResult r = Shell("nft -f " + file);
+    std::remove(file.c_str());
+    ok_ = r.exit_code == 0;
+}
+
+PortFault::~PortFault() { Heal(); }
+
+void PortFault::Heal() {
+    if (table_.empty()) return;
+    Shell("nft delete table inet " + table_);
+    table_.clear();
 }
 
 std::string Lab::Backing(int lun) const { return dir_ + "/lun" + std::to_string(lun) + ".img"; }

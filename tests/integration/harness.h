@@ -37,6 +37,21 @@ struct LabOptions {
     int block_size = 512;
     std::string chap_user;         // when set, the target demands CHAP
     std::string chap_secret_file;
+    std::string iqn;  // default: derived from the directory name
+};
+
+// nft rules that make some lab ports fail, removed on destruction. `drop` black-holes the
+// traffic; otherwise every packet is answered with a TCP reset.
+class PortFault {
+public:
+    PortFault(const std::vector<int>& ports, bool drop);
+    ~PortFault();
+    void Heal();  // removes the rules now
+    bool ok() const { return ok_; }
+
+private:
+    std::string table_;
+    bool ok_ = false;
 };
 
 // A tgtd serving LUNs on loopback, started by tools/lab.
@@ -51,6 +66,8 @@ public:
     std::string Backing(int lun = 1) const;              // the LUN's backing file
     const std::string& Iqn() const { return env_.at("LAB_IQN"); }
     std::string Portal(int portal = 0) const;
+    int Port(int portal = 0) const;  // the TCP port of a portal
+    std::vector<std::string> Urls(int lun = 1) const;  // one per portal
 
 private:
     std::string dir_;
