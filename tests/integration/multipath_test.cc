@@ -53,7 +53,7 @@ protected:
                " --bsrange=512-128k --size=24M --offset_increment=32M --time_based --runtime=" +
                std::to_string(seconds) +
                " --verify=crc32c --verify_backlog=128 --verify_fatal=1 --do_verify=1"
-               " --group_reporting --randseed=11";
+               " --group_reporting --randseed=11 --verify_state_save=0";
     }
 
     TempDir dir_;
