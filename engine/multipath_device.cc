@@ -248,6 +248,7 @@ void MultipathDevice::Send(Extent e) {
             e.deadline = now + slot.Deadline(floor, std::max(floor, options_.deadline_ceiling),
                                              options_.deadline_factor);
             ++e.attempts;
+            e.queued_at = TimePoint{};  // a later wait for a path counts from its own start
             const uint32_t bs = info_.capacity.block_size;
             command.kind = e.kind;
             command.lba = e.offset / bs;
@@ -328,7 +329,7 @@ void MultipathDevice::FinishLocked(Extent& e, Status status,
 void MultipathDevice::Complete(const std::vector<std::shared_ptr<Parent>>& parents) {
     for (const auto& p : parents) {
         if (p->ticket) write_order_.Release(*p->ticket);
-        if (!p->error.ok()) spdlog::error("{} at {} failed: {}", IoOpName(p->request.op),
+        if (!p->error.ok()) spdlog::debug("{} at {} failed: {}", IoOpName(p->request.op),
                                           p->request.offset, p->error.ToString());
         IoCallback done = std::move(p->request.done);
         done(std::move(p->error));
@@ -406,6 +407,7 @@ void MultipathDevice::Tick() {
         if (live) queueing_logged_ = false;
         std::deque<Extent> still;
         for (Extent& e : waiting_) {
+            if (!live && e.queued_at == TimePoint{}) e.queued_at = now;
             if (live && now >= e.not_before) {
                 send.push_back(std::move(e));
             } else if (!live && e.queued_at != TimePoint{} &&

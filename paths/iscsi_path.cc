@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <cstddef>
 #include <cstring>
+#include <atomic>
 #include <random>
 
 #include <fmt/format.h>
@@ -53,6 +54,16 @@ Result<std::string> NumericPortal(const IscsiUrl& url) {
     inet_ntop(found->ai_family, addr, text, sizeof(text));
     freeaddrinfo(found);
     return v6 ? fmt::format("[{}]:{}", text, url.port) : fmt::format("{}:{}", text, url.port);
+}
+
+// A 24-bit ISID qualifier no other path of this process uses: each session from one initiator
+// name to one target must have its own ISID, or logging in one would reinstate (kill) another.
+uint32_t NextIsid() {
+    static std::atomic<uint32_t> next{[] {
+        std::random_device random;
+        return static_cast<uint32_t>(random());
+    }()};
+    return next.fetch_add(1) & 0xffffff;
 }
 
 // Turns libiscsi's login error text into one errno and one line for the user.
@@ -100,8 +111,7 @@ Result<std::shared_ptr<IscsiPath>> IscsiPath::Open(IscsiPathOptions options) {
     }
     std::shared_ptr<IscsiPath> path(new IscsiPath(std::move(options)));
     path->portal_ = std::move(portal).value();
-    std::random_device random;
-    path->isid_ = random() & 0xffffff;
+    path->isid_ = NextIsid();
     path->wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (path->wake_fd_ < 0) return Status::Fail(errno, "eventfd failed");
     path->thread_ = std::thread(&IscsiPath::Run, path.get());
