@@ -77,10 +77,37 @@ MultipathDevice::~MultipathDevice() {
     }
     ticker_cv_.notify_all();
     if (ticker_.joinable()) ticker_.join();
-    std::lock_guard lock(mu_);
-    for (PathSlot& slot : slots_) {
-        if (slot.io) slot.io->SetStateListener(nullptr);
+    std::vector<std::shared_ptr<PathIo>> paths;
+    {
+        std::lock_guard lock(mu_);
+        shutting_down_ = true;
+        for (PathSlot& slot : slots_) {
+            if (!slot.io) continue;
+            slot.io->SetStateListener(nullptr);
+            paths.push_back(slot.io);
+        }
     }
+    // Closing a path completes whatever it still held (cancelled, not re-sent) while this object
+    // is alive; then the posted work that may remain is waited for.
+    paths.clear();
+    {
+        std::lock_guard lock(mu_);
+        for (PathSlot& slot : slots_) slot.io.reset();
+    }
+    std::unique_lock lock(posted_mu_);
+    posted_cv_.wait(lock, [&] { return posted_ == 0; });
+}
+
+void MultipathDevice::Post(std::function<void()> work) {
+    {
+        std::lock_guard lock(posted_mu_);
+        ++posted_;
+    }
+    executor_->Post([this, work = std::move(work)] {
+        work();
+        std::lock_guard lock(posted_mu_);
+        if (--posted_ == 0) posted_cv_.notify_all();
+    });
 }
 
 void MultipathDevice::AttachLocked(std::shared_ptr<PathIo> path, int priority) {
@@ -137,6 +164,10 @@ void MultipathDevice::Submit(IoRequest request) {
         request.done(std::move(s));
         return;
     }
+    if (request.op != IoOp::kFlush && request.Length() == 0) {
+        request.done(Status::Ok());
+        return;
+    }
     auto parent = std::make_shared<Parent>();
     const IoOp op = request.op;
     const uint64_t begin = request.offset;
@@ -145,11 +176,11 @@ void MultipathDevice::Submit(IoRequest request) {
     if (op == IoOp::kWrite) {
         write_order_.Acquire(begin, end, [this, parent](RangeLock::Ticket ticket) {
             parent->ticket = ticket;
-            executor_->Post([this, parent] { Split(parent); });
+            Post([this, parent] { Split(parent); });
         });
         return;
     }
-    executor_->Post([this, parent] { Split(parent); });
+    Post([this, parent] { Split(parent); });
 }
 
 void MultipathDevice::Split(const std::shared_ptr<Parent>& parent) {
@@ -223,7 +254,9 @@ void MultipathDevice::Send(Extent e) {
         std::lock_guard lock(mu_);
         const TimePoint now = clock_->Now();
         if (e.slot == kNoSlot || slots_[e.slot].state != SlotState::kActive) e.slot = PickLocked(e);
-        if (e.slot == kNoSlot) {
+        if (shutting_down_) {
+            FinishLocked(e, Status::Fail(ECANCELED, "the LUN is being closed"), finished);
+        } else if (e.slot == kNoSlot) {
             if (options_.no_path_timeout == Duration::zero()) {
                 FinishLocked(e, Status::Fail(EIO, "no live path to the LUN"), finished);
             } else {
@@ -238,8 +271,7 @@ void MultipathDevice::Send(Extent e) {
             }
         } else {
             PathSlot& slot = slots_[e.slot];
-            slot.outstanding_bytes += e.length;
-            slot.outstanding_ios += 1;
+            slot.Sent(e.length, now);
             e.sent_at = now;
             // SYNCHRONIZE CACHE may take a while on a target with much cached: it gets three
             // times the floor. Re-sending it elsewhere is harmless either way.
@@ -275,10 +307,9 @@ void MultipathDevice::OnDone(uint64_t id, Status status) {
         in_flight_.erase(it);
         const TimePoint now = clock_->Now();
         PathSlot& slot = slots_[e.slot];
-        slot.outstanding_bytes -= e.length;
-        slot.outstanding_ios -= 1;
+        slot.Completed(e.length, now - e.sent_at, now,
+                       status.ok() && e.kind != CommandKind::kSyncCache);
         if (status.ok()) {
-            if (e.kind != CommandKind::kSyncCache) slot.Measure(e.length, now - e.sent_at);
             if (e.kind == CommandKind::kRead) {
                 slot.counters.reads++;
                 slot.counters.bytes_read += e.length;
@@ -290,7 +321,7 @@ void MultipathDevice::OnDone(uint64_t id, Status status) {
         } else {
             slot.counters.failures++;
             if (status.scope() == Scope::kPath) MarkDownLocked(e.slot, status.message(), now);
-            if (status.retryable() && e.attempts < options_.max_attempts) {
+            if (status.retryable() && e.attempts < options_.max_attempts && !shutting_down_) {
                 slot.counters.retries++;
                 spdlog::debug("{}: retrying extent at {}: {}", slot.io->name(), e.offset,
                               status.message());
@@ -309,9 +340,7 @@ void MultipathDevice::OnDone(uint64_t id, Status status) {
         }
     }
     if (retry) {
-        executor_->Post([this, e = std::make_shared<Extent>(std::move(*retry))]() mutable {
-            Send(std::move(*e));
-        });
+        Post([this, e = std::make_shared<Extent>(std::move(*retry))]() mutable { Send(std::move(*e)); });
     }
     Complete(finished);
 }
@@ -343,6 +372,18 @@ void MultipathDevice::MarkDownLocked(size_t index, const std::string& why, TimeP
     slot.rejoin_window = slot.NoteDown(now, options_.stable_window, options_.stable_window_max,
                                        options_.damping_memory);
     spdlog::warn("{}: path failed: {}", slot.io->name(), why);
+    PromoteIfNoneActiveLocked();
+}
+
+void MultipathDevice::PromoteIfNoneActiveLocked() {
+    if (AnyActiveLocked()) return;
+    for (PathSlot& s : slots_) {
+        if (s.state == SlotState::kProbation && s.io->state() == PathState::kUp) {
+            s.state = SlotState::kActive;
+            spdlog::info("{}: no other path is live; in use again before its window ended",
+                         s.io->name());
+        }
+    }
 }
 
 void MultipathDevice::OnPathState(size_t index, PathState state) {
@@ -380,7 +421,7 @@ void MultipathDevice::Tick() {
         for (auto& [id, e] : in_flight_) {
             if (now <= e.deadline) continue;
             PathSlot& slot = slots_[e.slot];
-            e.deadline = TimePoint::max();
+            e.deadline = now + options_.deadline_ceiling;  // looked at again if still here
             if (std::find(reset.begin(), reset.end(), slot.io) != reset.end()) continue;
             spdlog::warn("{}: {} of {} bytes at {} overdue after {} ms; resetting the session",
                          slot.io->name(), CommandKindName(e.kind), e.length, e.offset,

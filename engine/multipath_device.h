@@ -98,7 +98,9 @@ struct LunStats {
 
 class MultipathDevice final : public BlockDevice {
 public:
-    // `paths` must be up and reach one LUN (same identity); the first one's LunInfo is used.
+    // `paths` must be up and reach one LUN (same identity); the first one's LunInfo is used. The
+    // device owns its paths' use: it closes them when it is destroyed, after which no callback
+    // of theirs reaches it.
     MultipathDevice(std::vector<std::shared_ptr<PathIo>> paths, EngineOptions options,
                     std::shared_ptr<Clock> clock, std::shared_ptr<Executor> executor);
     ~MultipathDevice() override;
@@ -134,10 +136,13 @@ private:
     size_t PickLocked(const Extent& extent) const;
     void MarkDownLocked(size_t slot, const std::string& why, TimePoint now);
     bool AnyActiveLocked() const;
+    void PromoteIfNoneActiveLocked();
     void FinishLocked(Extent& extent, Status status, std::vector<std::shared_ptr<Parent>>& done);
 
     void Complete(const std::vector<std::shared_ptr<Parent>>& parents);
     void RunTicker();
+    // Posts work to the executor, counted so that the destructor can wait for it.
+    void Post(std::function<void()> work);
 
     const LunInfo info_;
     const EngineOptions options_;
@@ -154,6 +159,11 @@ private:
     uint64_t next_id_ = 1;                           // guarded by mu_
     bool queueing_logged_ = false;                   // guarded by mu_
     uint64_t requests_ = 0, failed_requests_ = 0;    // guarded by mu_
+    bool shutting_down_ = false;                     // guarded by mu_: nothing is re-sent
+
+    std::mutex posted_mu_;
+    std::condition_variable posted_cv_;
+    int64_t posted_ = 0;  // guarded by posted_mu_: posted work not yet finished
 
     std::mutex ticker_mu_;
     std::condition_variable ticker_cv_;

@@ -7,7 +7,9 @@
 namespace lunfs {
 
 namespace {
-constexpr double kEwmaWeight = 0.2;  // weight of the newest sample
+constexpr double kEwmaWeight = 0.2;            // latency: weight of the newest sample
+constexpr double kRateWeightBytes = 4 << 20;   // throughput: a sample of this size weighs 1
+constexpr double kMinIntervalUs = 10;          // shorter intervals are not believed
 }
 
 const char* SlotStateName(SlotState state) {
@@ -39,14 +41,29 @@ Duration LatencyHistogram::Percentile(double p) const {
     return std::chrono::microseconds(uint64_t{1} << (buckets_.size() - 1));
 }
 
-void PathSlot::Measure(uint64_t bytes, Duration latency) {
+void PathSlot::Sent(uint64_t bytes, TimePoint now) {
+    if (outstanding_ios == 0) busy_mark = now;
+    outstanding_bytes += bytes;
+    outstanding_ios += 1;
+}
+
+void PathSlot::Completed(uint64_t bytes, Duration latency, TimePoint now, bool measure) {
+    outstanding_bytes -= bytes;
+    outstanding_ios -= 1;
+    if (!measure) return;
+    histogram.Add(latency);
     const double us = std::max<double>(
         1.0, static_cast<double>(std::chrono::duration_cast<std::chrono::microseconds>(latency).count()));
-    histogram.Add(latency);
     latency_us = latency_us == 0 ? us : (1 - kEwmaWeight) * latency_us + kEwmaWeight * us;
     if (bytes == 0) return;
-    const double rate = static_cast<double>(bytes) * 1e6 / us;
-    bytes_per_second = bytes_per_second == 0 ? rate : (1 - kEwmaWeight) * bytes_per_second + kEwmaWeight * rate;
+    const double interval_us = std::max<double>(
+        kMinIntervalUs,
+        static_cast<double>(std::chrono::duration_cast<std::chrono::microseconds>(now - busy_mark).count()));
+    busy_mark = now;
+    const double rate = static_cast<double>(bytes) * 1e6 / interval_us;
+    // Larger transfers say more about a path's speed than small ones.
+    const double weight = std::clamp(static_cast<double>(bytes) / kRateWeightBytes, 0.02, 0.5);
+    bytes_per_second = bytes_per_second == 0 ? rate : (1 - weight) * bytes_per_second + weight * rate;
 }
 
 Duration PathSlot::Deadline(Duration floor, Duration ceiling, double factor) const {

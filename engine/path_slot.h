@@ -52,12 +52,18 @@ struct PathSlot {
     uint64_t outstanding_bytes = 0;
     uint32_t outstanding_ios = 0;
     double latency_us = 0;           // EWMA of extent latency
-    double bytes_per_second = 0;     // EWMA of extent throughput; 0 until measured
+    double bytes_per_second = 0;     // EWMA of delivered throughput while busy; 0 until measured
+    TimePoint busy_mark{};           // start of the current throughput interval
     LatencyHistogram histogram;
     SlotCounters counters;
 
-    // Folds one completed extent into the estimates.
-    void Measure(uint64_t bytes, Duration latency);
+    // An extent of `bytes` leaves for this path at `now`.
+    void Sent(uint64_t bytes, TimePoint now);
+    // It came back after `latency`; `measure` folds it into the estimates (successful data
+    // transfers only). Throughput is the bytes completed over the time since the previous
+    // completion (or since the path became busy), so extents running side by side are counted
+    // together rather than each at a fraction of the path's speed.
+    void Completed(uint64_t bytes, Duration latency, TimePoint now, bool measure);
     // How long an extent sent now may take before the path is suspected.
     Duration Deadline(Duration floor, Duration ceiling, double factor) const;
     // Records a failure at `now` and returns the stable window the path must show before it

@@ -89,74 +89,77 @@ size_t Picker::Whole(uint64_t length, std::span<const PathLoad> paths) {
     return best;
 }
 
-// Water-filling: find the time T at which, giving path i the share rate_i * T - backlog_i (if
-// positive), the shares add up to `length`; then round to blocks and fold away pieces below the
-// minimum share into the paths that keep theirs.
-std::vector<Share> Picker::Spread(uint64_t length, std::span<const PathLoad> paths) const {
-    const uint64_t bs = options_.block_size;
-    const size_t n = paths.size();
-    // At most length / min_share paths take part, the fastest to finish first.
-    const uint64_t min_share = std::max<uint64_t>(options_.min_share_bytes, bs);
-    const size_t max_paths = static_cast<size_t>(std::clamp<uint64_t>(length / min_share, 1, n));
-
-    std::vector<size_t> order(n);
-    for (size_t i = 0; i < n; ++i) order[i] = i;
-    std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
-        return FinishTime(paths[a], min_share) < FinishTime(paths[b], min_share);
-    });
-    order.resize(max_paths);
-
-    // Solve for T over the chosen paths, dropping any whose backlog already exceeds T.
-    std::vector<double> want(n, 0.0);
-    std::vector<size_t> active = order;
+// Water-filling over `set` (indexes into `paths`): the time T at which giving each path
+// rate * T - backlog bytes (when positive) adds up to `length`. Returns each path's share.
+static std::vector<double> Fill(uint64_t length, std::span<const PathLoad> paths,
+                                std::vector<size_t> set) {
+    std::vector<double> want(paths.size(), 0.0);
     for (;;) {
         double rate_sum = 0, backlog_sum = 0;
-        for (size_t i : active) {
+        for (size_t i : set) {
             rate_sum += std::max(paths[i].bytes_per_second, 1.0);
             backlog_sum += static_cast<double>(paths[i].outstanding_bytes);
         }
         const double t = (static_cast<double>(length) + backlog_sum) / rate_sum;
         std::vector<size_t> keep;
-        for (size_t i : active) {
+        for (size_t i : set) {
             if (std::max(paths[i].bytes_per_second, 1.0) * t > static_cast<double>(paths[i].outstanding_bytes)) {
                 keep.push_back(i);
             }
         }
-        if (keep.size() == active.size() || keep.empty()) {
-            if (keep.empty()) keep = {order.front()};
-            for (size_t i : keep) {
+        if (keep.size() == set.size()) {
+            for (size_t i : set) {
                 want[i] = std::max(paths[i].bytes_per_second, 1.0) * t -
                           static_cast<double>(paths[i].outstanding_bytes);
             }
-            if (keep.size() == 1) want[keep[0]] = static_cast<double>(length);
-            break;
+            return want;
         }
-        active = std::move(keep);
+        set = std::move(keep);  // a path already busier than T takes nothing; solve again
     }
+}
 
-    // Round down to blocks; shares under the minimum go; the remainder goes to the largest share.
-    std::vector<uint64_t> bytes(n, 0);
+// Fills over every path, drops the path with the smallest share while some share is below the
+// minimum (and solves again without it), then rounds the shares to blocks.
+std::vector<Share> Picker::Spread(uint64_t length, std::span<const PathLoad> paths) const {
+    const uint64_t bs = options_.block_size;
+    const uint64_t min_share = std::max<uint64_t>(options_.min_share_bytes, bs);
+    std::vector<size_t> set(paths.size());
+    for (size_t i = 0; i < set.size(); ++i) set[i] = i;
+
+    std::vector<double> want = Fill(length, paths, set);
+    for (;;) {
+        set.erase(std::remove_if(set.begin(), set.end(), [&](size_t i) { return want[i] <= 0; }),
+                  set.end());
+        if (set.size() <= 1) break;
+        // The smallest share goes; among equal ones the later path, so ties favour the first.
+        auto smallest = std::min_element(set.begin(), set.end(), [&](size_t a, size_t b) {
+            return want[a] < want[b] || (want[a] == want[b] && a > b);
+        });
+        if (want[*smallest] >= static_cast<double>(min_share)) break;
+        set.erase(smallest);
+        want = Fill(length, paths, set);
+    }
+    if (set.empty()) {  // cannot happen with length > 0; keep the contract anyway
+        return {Share{paths.front().path, length}};
+    }
+    if (set.size() == 1) return {Share{paths[set.front()].path, length}};
+
+    // Nearest whole blocks; the rounding difference goes to (or comes from) the largest share.
+    std::vector<uint64_t> bytes(paths.size(), 0);
     uint64_t given = 0;
-    for (size_t i = 0; i < n; ++i) {
-        uint64_t b = static_cast<uint64_t>(std::max(want[i], 0.0));
-        b -= b % bs;
-        b = std::min(b, length);
-        if (b < min_share && b < length) b = 0;
-        bytes[i] = b;
-        given += b;
+    for (size_t i : set) {
+        bytes[i] = static_cast<uint64_t>(std::llround(want[i] / static_cast<double>(bs))) * bs;
+        given += bytes[i];
     }
-    while (given > length) {  // rounding cannot overshoot by much; trim the largest
-        const size_t big = static_cast<size_t>(std::max_element(bytes.begin(), bytes.end()) - bytes.begin());
-        const uint64_t cut = std::min(bytes[big], given - length);
-        bytes[big] -= cut;
-        given -= cut;
+    const size_t largest = *std::max_element(set.begin(), set.end(),
+                                             [&](size_t a, size_t b) { return bytes[a] < bytes[b]; });
+    if (given > length) {
+        bytes[largest] -= std::min(bytes[largest], given - length);
+    } else {
+        bytes[largest] += length - given;
     }
-    size_t largest = static_cast<size_t>(std::max_element(bytes.begin(), bytes.end()) - bytes.begin());
-    if (bytes[largest] == 0) largest = order.front();
-    bytes[largest] += length - given;
-
     std::vector<Share> out;
-    for (size_t i = 0; i < n; ++i) {
+    for (size_t i = 0; i < paths.size(); ++i) {
         if (bytes[i] != 0) out.push_back(Share{paths[i].path, bytes[i]});
     }
     return out;

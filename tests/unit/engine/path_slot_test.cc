@@ -1,0 +1,151 @@
+#include "engine/path_slot.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstdint>
+#include <vector>
+
+namespace lunfs {
+namespace {
+
+using std::chrono::microseconds;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+constexpr TimePoint kT0 = TimePoint{} + std::chrono::hours(1);
+
+TEST(LatencyHistogramTest, IsZeroWhileEmpty) {
+    LatencyHistogram h;
+    EXPECT_EQ(h.count(), 0u);
+    EXPECT_EQ(h.Percentile(0.5), Duration::zero());
+    EXPECT_EQ(h.Percentile(0.99), Duration::zero());
+}
+
+TEST(LatencyHistogramTest, PercentileIsTheUpperBoundOfThePowerOfTwoBucketHoldingIt) {
+    LatencyHistogram h;
+    for (int i = 0; i < 90; ++i) h.Add(microseconds(100));  // 64..127 us
+    for (int i = 0; i < 9; ++i) h.Add(microseconds(700));   // 512..1023 us
+    h.Add(milliseconds(5));                                 // 4096..8191 us
+    EXPECT_EQ(h.count(), 100u);
+    EXPECT_EQ(h.Percentile(0.5), microseconds(128));
+    EXPECT_EQ(h.Percentile(0.9), microseconds(128));
+    EXPECT_EQ(h.Percentile(0.91), microseconds(1024));
+    EXPECT_EQ(h.Percentile(0.99), microseconds(1024));
+    EXPECT_EQ(h.Percentile(1.0), microseconds(8192));
+}
+
+TEST(LatencyHistogramTest, KeepsZeroAndHugeLatenciesInItsEndBuckets) {
+    LatencyHistogram h;
+    h.Add(Duration::zero());
+    h.Add(-microseconds(5));  // a clock step back counts as zero
+    EXPECT_EQ(h.Percentile(1.0), microseconds(1));
+    h.Add(std::chrono::hours(24 * 365 * 100));
+    EXPECT_EQ(h.count(), 3u);
+    EXPECT_EQ(h.Percentile(1.0), microseconds(uint64_t{1} << 39));
+}
+
+// Sends one extent at `at` and completes it `latency` later.
+void Transfer(PathSlot& slot, uint64_t bytes, TimePoint at, Duration latency) {
+    slot.Sent(bytes, at);
+    slot.Completed(bytes, latency, at + latency, true);
+}
+
+TEST(PathSlotTest, TheFirstCompletionStartsTheEstimates) {
+    PathSlot slot;
+    Transfer(slot, 1 << 20, kT0, milliseconds(10));
+    EXPECT_DOUBLE_EQ(slot.latency_us, 10000.0);
+    EXPECT_DOUBLE_EQ(slot.bytes_per_second, 104857600.0);  // 1 MiB in 10 ms
+    EXPECT_EQ(slot.histogram.count(), 1u);
+    EXPECT_EQ(slot.outstanding_ios, 0u);
+    EXPECT_EQ(slot.outstanding_bytes, 0u);
+}
+
+TEST(PathSlotTest, LaterSamplesAreWeightedByTheirSize) {
+    PathSlot slot;
+    Transfer(slot, 1 << 20, kT0, milliseconds(10));
+    Transfer(slot, 1 << 20, kT0 + seconds(1), milliseconds(20));
+    EXPECT_DOUBLE_EQ(slot.latency_us, 0.8 * 10000 + 0.2 * 20000);
+    // A 1 MiB sample weighs 1/4 (4 MiB would weigh 1, capped at 1/2).
+    EXPECT_DOUBLE_EQ(slot.bytes_per_second, 0.75 * 104857600.0 + 0.25 * 52428800.0);
+    EXPECT_EQ(slot.histogram.count(), 2u);
+}
+
+TEST(PathSlotTest, ExtentsRunningSideBySideCountAtThePathsWholeSpeed) {
+    PathSlot slot;
+    // Four 256 KiB extents sent together on a path that moves 100 MiB/s: they complete every
+    // 2.5 ms, each after a longer latency, yet the path's speed is 100 MiB/s.
+    for (int i = 0; i < 4; ++i) slot.Sent(256 << 10, kT0);
+    for (int i = 1; i <= 4; ++i) {
+        const Duration latency = microseconds(2500 * i);
+        slot.Completed(256 << 10, latency, kT0 + latency, true);
+    }
+    EXPECT_NEAR(slot.bytes_per_second, 104857600.0, 1.0);
+}
+
+TEST(PathSlotTest, AnIntervalShorterThanTenMicrosecondsIsNotBelieved) {
+    PathSlot slot;
+    Transfer(slot, 4096, kT0, Duration::zero());
+    EXPECT_DOUBLE_EQ(slot.latency_us, 1.0);
+    EXPECT_DOUBLE_EQ(slot.bytes_per_second, 4096e5);  // 4096 B over 10 us
+}
+
+TEST(PathSlotTest, FailedOrDatalessCommandsDoNotMoveTheThroughput) {
+    PathSlot slot;
+    Transfer(slot, 1 << 20, kT0, milliseconds(10));
+    slot.Sent(0, kT0 + seconds(1));
+    slot.Completed(0, milliseconds(2), kT0 + seconds(1) + milliseconds(2), true);
+    EXPECT_DOUBLE_EQ(slot.bytes_per_second, 104857600.0);
+    slot.Sent(1 << 20, kT0 + seconds(2));
+    slot.Completed(1 << 20, seconds(5), kT0 + seconds(7), false);  // failed: not measured
+    EXPECT_DOUBLE_EQ(slot.bytes_per_second, 104857600.0);
+    EXPECT_EQ(slot.histogram.count(), 2u);
+    EXPECT_EQ(slot.outstanding_ios, 0u);
+}
+
+TEST(PathSlotTest, DeadlineIsTheFloorUntilLatencyIsMeasured) {
+    PathSlot slot;
+    EXPECT_EQ(slot.Deadline(seconds(1), seconds(30), 10), seconds(1));
+}
+
+TEST(PathSlotTest, DeadlineIsFactorTimesLatencyClampedBetweenFloorAndCeiling) {
+    PathSlot slot;
+    Transfer(slot, 1 << 20, kT0, milliseconds(10));
+    EXPECT_EQ(slot.Deadline(milliseconds(50), seconds(30), 10), milliseconds(100));
+    EXPECT_EQ(slot.Deadline(seconds(1), seconds(30), 10), seconds(1));
+    EXPECT_EQ(slot.Deadline(milliseconds(10), milliseconds(60), 10), milliseconds(60));
+    PathSlot slow;
+    Transfer(slow, 1 << 20, kT0, seconds(10));
+    EXPECT_EQ(slow.Deadline(seconds(1), seconds(30), 10), seconds(30));
+}
+
+TEST(PathSlotTest, NoteDownDoublesTheWindowPerRecentFailureUpToTheMaximum) {
+    PathSlot slot;
+    std::vector<Duration> windows;
+    for (int i = 0; i < 7; ++i) {
+        windows.push_back(slot.NoteDown(kT0 + seconds(i), seconds(2), seconds(60), seconds(120)));
+    }
+    EXPECT_EQ(windows, (std::vector<Duration>{seconds(2), seconds(4), seconds(8), seconds(16),
+                                              seconds(32), seconds(60), seconds(60)}));
+    EXPECT_EQ(slot.counters.path_failures, 7u);
+}
+
+TEST(PathSlotTest, NoteDownForgetsFailuresOlderThanTheMemory) {
+    PathSlot slot;
+    EXPECT_EQ(slot.NoteDown(kT0, seconds(2), seconds(60), seconds(120)), seconds(2));
+    EXPECT_EQ(slot.NoteDown(kT0 + seconds(100), seconds(2), seconds(60), seconds(120)), seconds(4));
+    // The first failure is now 121 s old; only the second still counts.
+    EXPECT_EQ(slot.NoteDown(kT0 + seconds(121), seconds(2), seconds(60), seconds(120)), seconds(4));
+    EXPECT_EQ(slot.NoteDown(kT0 + seconds(500), seconds(2), seconds(60), seconds(120)), seconds(2));
+    EXPECT_EQ(slot.counters.path_failures, 4u);
+}
+
+TEST(PathSlotTest, SlotStatesHaveNames) {
+    EXPECT_STREQ(SlotStateName(SlotState::kActive), "active");
+    EXPECT_STREQ(SlotStateName(SlotState::kProbation), "probation");
+    EXPECT_STREQ(SlotStateName(SlotState::kDown), "down");
+    EXPECT_STREQ(SlotStateName(SlotState::kRemoved), "removing");
+}
+
+}  // namespace
+}  // namespace lunfs
