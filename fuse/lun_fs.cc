@@ -219,7 +219,8 @@ void LunFs::Read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_fi
     if (static_cast<uint64_t>(off) >= cap || size == 0) return (void)fuse_reply_buf(req, nullptr, 0);
     size = static_cast<size_t>(std::min<uint64_t>(size, cap - static_cast<uint64_t>(off)));
 
-    auto op = std::make_shared<ReadOp>(ReadOp{req, std::make_unique<char[]>(size), size});
+    // Buffers are not zeroed: the read fills, the copy overwrites every byte.
+    auto op = std::make_shared<ReadOp>(ReadOp{req, std::unique_ptr<char[]>(new char[size]), size});
     IoRequest io{IoOp::kRead, static_cast<uint64_t>(off), {iovec{op->buf.get(), size}}, nullptr};
     io.done = [op](Status s) {
         if (!s.ok()) return ReplyStatus(op->req, s, "read");
@@ -246,7 +247,7 @@ void LunFs::Write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, 
     // A write straddling the end is written up to the end and reported short.
     size = static_cast<size_t>(std::min<uint64_t>(size, cap - static_cast<uint64_t>(off)));
 
-    auto op = std::make_shared<WriteOp>(WriteOp{req, std::make_unique<char[]>(size), size});
+    auto op = std::make_shared<WriteOp>(WriteOp{req, std::unique_ptr<char[]>(new char[size]), size});
     std::memcpy(op->buf.get(), buf, size);
     IoRequest io{IoOp::kWrite, static_cast<uint64_t>(off), {iovec{op->buf.get(), size}}, nullptr};
     io.done = [op](Status s) {

@@ -11,6 +11,7 @@
 #include <mutex>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -252,7 +253,7 @@ int RunMount(const MountCommandOptions& o) {
     Reporter report(o.foreground ? -1 : Daemonize());
     SetUpLogging(o.log_level, o.foreground, o.log_file);
 
-    auto executor = std::make_shared<TbbExecutor>(2);
+    auto executor = std::make_shared<TbbExecutor>(static_cast<int>(std::max(1u, std::thread::hardware_concurrency() / 2)));
     Result<std::vector<MountedLun>> opened = OpenLuns(o, urls, secret.value(), executor);
     if (!opened.ok()) return report.Failed(opened.status(), kExitFailed);
     const std::vector<MountedLun> mounted = std::move(opened).value();
