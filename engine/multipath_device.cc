@@ -316,6 +316,8 @@ void MultipathDevice::OnDone(uint64_t id, Status status) {
             } else if (e.kind == CommandKind::kWrite) {
                 slot.counters.writes++;
                 slot.counters.bytes_written += e.length;
+            } else if (e.kind == CommandKind::kSyncCache) {
+                slot.counters.syncs++;
             }
             FinishLocked(e, std::move(status), finished);
         } else {

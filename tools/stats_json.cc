@@ -24,6 +24,7 @@ std::string RenderStatsJson(const std::vector<MountedLun>& luns) {
                 {"writes", p.counters.writes},
                 {"bytes_read", p.counters.bytes_read},
                 {"bytes_written", p.counters.bytes_written},
+                {"syncs", p.counters.syncs},
                 {"in_flight", p.in_flight},
                 {"in_flight_bytes", p.in_flight_bytes},
                 {"latency_ewma_us", static_cast<uint64_t>(p.latency_ewma_us)},

@@ -36,6 +36,24 @@ std::string MissingPrerequisite() {
     return "";
 }
 
+void IntegrationTest::SetUp() {
+    const std::string why = MissingPrerequisite();
+    if (why.empty()) return;
+    if (std::getenv("LUNFS_REQUIRE_INTEGRATION")) FAIL() << why;
+    GTEST_SKIP() << why;
+}
+
+void WriteFile(const std::string& path, const std::vector<char>& data, uint64_t offset,
+               uint64_t size) {
+    {
+        std::fstream out(path, std::ios::binary | std::ios::in | std::ios::out);
+        if (!out) out.open(path, std::ios::binary | std::ios::out);
+        out.seekp(static_cast<std::streamoff>(offset));
+        out.write(data.data(), static_cast<std::streamsize>(data.size()));
+    }
+    if (size != 0) [[maybe_unused]] int rc = truncate(path.c_str(), static_cast<off_t>(size));
+}
+
 TempDir::TempDir() {
     char tmpl[] = "/tmp/lunfs-test-XXXXXX";
     path_ = mkdtemp(tmpl) ? tmpl : "";

@@ -2,6 +2,8 @@
 // both torn down in every outcome by their destructors.
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <map>
 #include <string>
 #include <vector>
@@ -96,6 +98,22 @@ private:
     CommandResult result_;
     bool mounted_ = false;
 };
+
+// Base of every integration test: skips (or, with LUNFS_REQUIRE_INTEGRATION set, fails) where
+// the machine cannot run them, and gives each test its own temporary directory.
+class IntegrationTest : public ::testing::Test {
+protected:
+    void SetUp() override;
+    std::string Mp() const { return dir_.path() + "/mnt"; }
+    std::string LabDir(const std::string& name = "lab") const { return dir_.path() + "/" + name; }
+
+    TempDir dir_;
+};
+
+// Writes `data` at `offset` into `path` (created if missing), then sets its size to `size` when
+// that is not 0.
+void WriteFile(const std::string& path, const std::vector<char>& data, uint64_t offset = 0,
+               uint64_t size = 0);
 
 std::string LunfsBinary();
 std::string SourceDir();

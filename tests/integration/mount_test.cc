@@ -30,20 +30,7 @@ bool Alive(int pid) {
     return state != "Z";
 }
 
-class MountTest : public ::testing::Test {
-protected:
-    void SetUp() override {
-        const std::string why = MissingPrerequisite();
-        if (!why.empty()) {
-            if (std::getenv("LUNFS_REQUIRE_INTEGRATION")) FAIL() << why;
-            GTEST_SKIP() << why;
-        }
-    }
-    std::string Mp() const { return dir_.path() + "/mnt"; }
-    std::string LabDir() const { return dir_.path() + "/lab"; }
-
-    TempDir dir_;
-};
+using MountTest = IntegrationTest;
 
 TEST_F(MountTest, DirectWritesReachTheLunByteForByteAsAnotherInitiatorSeesIt) {
     Lab lab(LabDir());
@@ -57,12 +44,7 @@ TEST_F(MountTest, DirectWritesReachTheLunByteForByteAsAnotherInitiatorSeesIt) {
     // What the target holds, read by qemu's own iSCSI initiator, must equal a local image built
     // with the same write.
     const std::string expected = dir_.path() + "/expected.raw";
-    {
-        std::ofstream out(expected, std::ios::binary);
-        out.seekp(3 << 20);
-        out.write(data.data(), static_cast<std::streamsize>(data.size()));
-    }
-    ASSERT_EQ(truncate(expected.c_str(), kLunSize), 0);
+    WriteFile(expected, data, 3 << 20, kLunSize);
     CommandResult cmp = Shell("qemu-img compare -f raw -F raw " + expected + " " + lab.Url());
     EXPECT_EQ(cmp.exit_code, 0) << cmp.output;
     // And the backing file itself.
@@ -74,10 +56,7 @@ TEST_F(MountTest, DirectReadsReturnWhatAnotherInitiatorWrote) {
     ASSERT_TRUE(lab.ok()) << lab.error();
     const std::string src = dir_.path() + "/src.bin";
     const std::vector<char> data = RandomBytes(5 << 20, 2);
-    {
-        std::ofstream out(src, std::ios::binary);
-        out.write(data.data(), static_cast<std::streamsize>(data.size()));
-    }
+    WriteFile(src, data);
     CommandResult w = Shell("qemu-io -f raw -c 'write -s " + src + " 7M 5M' " + lab.Url());
     ASSERT_EQ(w.exit_code, 0) << w.output;
 
@@ -166,10 +145,7 @@ TEST_F(MountTest, CpAndDdIntoTheLunFileWriteTheImageAndKeepTheSize) {
     ASSERT_TRUE(mount.ok()) << mount.result().output;
     const std::string image = dir_.path() + "/image.raw";
     const std::vector<char> data = RandomBytes(9 << 20, 4);
-    {
-        std::ofstream out(image, std::ios::binary);
-        out.write(data.data(), static_cast<std::streamsize>(data.size()));
-    }
+    WriteFile(image, data);
     CommandResult cp = Shell("cp " + image + " " + mount.File());
     ASSERT_EQ(cp.exit_code, 0) << cp.output;
     struct stat st;

@@ -19,18 +19,8 @@ namespace {
 
 using namespace std::chrono_literals;
 
-class MultipathTest : public ::testing::Test {
+class MultipathTest : public IntegrationTest {
 protected:
-    void SetUp() override {
-        const std::string why = MissingPrerequisite();
-        if (!why.empty()) {
-            if (std::getenv("LUNFS_REQUIRE_INTEGRATION")) FAIL() << why;
-            GTEST_SKIP() << why;
-        }
-    }
-    std::string Mp() const { return dir_.path() + "/mnt"; }
-    std::string LabDir(const std::string& name = "lab") const { return dir_.path() + "/" + name; }
-
     static nlohmann::json Status(const Mount& mount) {
         return nlohmann::json::parse(mount.Stats(), nullptr, false);
     }
@@ -55,8 +45,6 @@ protected:
                " --verify=crc32c --verify_backlog=128 --verify_fatal=1 --do_verify=1"
                " --group_reporting --randseed=11 --verify_state_save=0";
     }
-
-    TempDir dir_;
 };
 
 TEST_F(MultipathTest, UrlsOfOneLunBecomeOneFileAndItsDataMatchesAnotherInitiator) {
@@ -75,12 +63,7 @@ TEST_F(MultipathTest, UrlsOfOneLunBecomeOneFileAndItsDataMatchesAnotherInitiator
     EXPECT_EQ(back, data);
 
     const std::string expected = dir_.path() + "/expected.raw";
-    {
-        std::ofstream out(expected, std::ios::binary);
-        out.seekp(1 << 20);
-        out.write(data.data(), static_cast<std::streamsize>(data.size()));
-    }
-    ASSERT_EQ(truncate(expected.c_str(), 256 << 20), 0);
+    WriteFile(expected, data, 1 << 20, 256 << 20);
     CommandResult cmp = Shell("qemu-img compare -f raw -F raw " + expected + " " + lab.Url(2));
     EXPECT_EQ(cmp.exit_code, 0) << cmp.output;
 
