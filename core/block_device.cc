@@ -1,16 +1,19 @@
 #include "core/block_device.h"
 
-#include <cerrno>
-
 #include <fmt/format.h>
+
+#include <cerrno>
 
 namespace lunfs {
 
 const char* IoOpName(IoOp op) {
     switch (op) {
-        case IoOp::kRead: return "read";
-        case IoOp::kWrite: return "write";
-        case IoOp::kFlush: return "flush";
+        case IoOp::kRead:
+            return "read";
+        case IoOp::kWrite:
+            return "write";
+        case IoOp::kFlush:
+            return "flush";
     }
     return "?";
 }
@@ -26,13 +29,14 @@ Status ValidateRequest(const BlockDevice& device, const IoRequest& request) {
     const uint64_t length = request.Length();
     const uint64_t align = device.Alignment();
     if (request.offset % align != 0 || length % align != 0) {
-        return Status::Fail(EINVAL, fmt::format("{} of {} bytes at {} is not aligned to {} bytes",
-                                                IoOpName(request.op), length, request.offset, align));
+        return Status::Fail(EINVAL,
+                            fmt::format("{} of {} bytes at {} is not aligned to {} bytes",
+                                        IoOpName(request.op), length, request.offset, align));
     }
     if (request.offset > device.Capacity() || length > device.Capacity() - request.offset) {
-        return Status::Fail(EINVAL, fmt::format("{} of {} bytes at {} ends past the capacity {}",
-                                                IoOpName(request.op), length, request.offset,
-                                                device.Capacity()));
+        return Status::Fail(
+            EINVAL, fmt::format("{} of {} bytes at {} ends past the capacity {}",
+                                IoOpName(request.op), length, request.offset, device.Capacity()));
     }
     return Status::Ok();
 }

@@ -29,15 +29,15 @@ using IoCallback = std::function<void(Status)>;
 
 struct IoRequest {
     IoOp op = IoOp::kRead;
-    uint64_t offset = 0;      // bytes from the start of the device
-    std::vector<iovec> iov;   // caller-owned memory; stays valid until `done` has run
-    IoCallback done;          // called exactly once
+    uint64_t offset = 0;     // bytes from the start of the device
+    std::vector<iovec> iov;  // caller-owned memory; stays valid until `done` has run
+    IoCallback done;         // called exactly once
 
     uint64_t Length() const;  // sum of the iovec lengths (0 for a flush)
 };
 
 class BlockDevice {
-public:
+  public:
     virtual ~BlockDevice() = default;
 
     virtual uint64_t Capacity() const = 0;   // bytes

@@ -14,7 +14,7 @@
 namespace lunfs {
 
 class RangeLock {
-public:
+  public:
     using Ticket = uint64_t;
 
     using Granted = std::function<void(Ticket)>;
@@ -29,7 +29,7 @@ public:
     size_t Held() const;     // granted and not yet released
     size_t Waiting() const;  // asked and not yet granted
 
-private:
+  private:
     struct Entry {
         uint64_t begin;
         uint64_t end;
@@ -40,7 +40,7 @@ private:
     bool BlockedByEarlier(std::map<Ticket, Entry>::const_iterator it) const;
 
     mutable std::mutex mu_;
-    Ticket next_ = 1;                 // guarded by mu_
+    Ticket next_ = 1;                  // guarded by mu_
     std::map<Ticket, Entry> entries_;  // in arrival order; guarded by mu_
 };
 

@@ -41,9 +41,15 @@ void RmwDevice::Submit(IoRequest request) {
         return;
     }
     switch (request.op) {
-        case IoOp::kFlush: inner_->Submit(std::move(request)); return;
-        case IoOp::kRead: SubmitRead(std::move(request)); return;
-        case IoOp::kWrite: SubmitWrite(std::move(request)); return;
+        case IoOp::kFlush:
+            inner_->Submit(std::move(request));
+            return;
+        case IoOp::kRead:
+            SubmitRead(std::move(request));
+            return;
+        case IoOp::kWrite:
+            SubmitWrite(std::move(request));
+            return;
     }
 }
 
@@ -106,8 +112,8 @@ void RmwDevice::ReadEdges(std::shared_ptr<Write> write) {
     }
     write->edge_reads = static_cast<int>(reads.size());
     for (uint64_t offset : reads) {
-        std::byte* buf = offset == write->aligned_begin && write->head ? write->head.get()
-                                                                      : write->tail.get();
+        std::byte* buf =
+            offset == write->aligned_begin && write->head ? write->head.get() : write->tail.get();
         IoRequest edge{IoOp::kRead, offset, {Iov(buf, bs)}, nullptr};
         edge.done = [this, write](Status s) {
             if (!s.ok() && !write->edge_failed.exchange(true)) write->edge_status = std::move(s);

@@ -15,7 +15,7 @@
 namespace lunfs {
 
 class RmwDevice final : public BlockDevice {
-public:
+  public:
     // `inner` must have Alignment() == BlockSize().
     explicit RmwDevice(std::shared_ptr<BlockDevice> inner);
 
@@ -26,7 +26,7 @@ public:
 
     const BlockDevice& inner() const { return *inner_; }
 
-private:
+  private:
     struct Write;
     void SubmitRead(IoRequest request);
     void SubmitWrite(IoRequest request);

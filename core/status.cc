@@ -1,8 +1,8 @@
 #include "core/status.h"
 
-#include <cstring>
-
 #include <fmt/format.h>
+
+#include <cstring>
 
 namespace lunfs {
 

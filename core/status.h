@@ -29,7 +29,7 @@ struct Sense {
 };
 
 class [[nodiscard]] Status {
-public:
+  public:
     Status() = default;  // ok
 
     static Status Ok() { return Status(); }
@@ -61,7 +61,7 @@ public:
     // One line for logs and error messages: "message (errno name[, sense k/asc/ascq])".
     std::string ToString() const;
 
-private:
+  private:
     Status(int code, bool retryable, Scope scope, std::optional<Sense> sense, std::string message)
         : code_(code),
           retryable_(retryable),
@@ -79,8 +79,8 @@ private:
 // A value or the Status saying why there is none.
 template <typename T>
 class [[nodiscard]] Result {
-public:
-    Result(T value) : value_(std::move(value)) {}  // NOLINT: implicit by design
+  public:
+    Result(T value) : value_(std::move(value)) {}          // NOLINT: implicit by design
     Result(Status status) : status_(std::move(status)) {}  // NOLINT: must not be ok
 
     bool ok() const { return value_.has_value(); }
@@ -91,7 +91,7 @@ public:
     T* operator->() { return &*value_; }
     const T* operator->() const { return &*value_; }
 
-private:
+  private:
     std::optional<T> value_;
     Status status_;
 };

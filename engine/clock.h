@@ -9,13 +9,13 @@ using TimePoint = std::chrono::steady_clock::time_point;
 using Duration = std::chrono::steady_clock::duration;
 
 class Clock {
-public:
+  public:
     virtual ~Clock() = default;
     virtual TimePoint Now() const = 0;  // thread-safe
 };
 
 class SteadyClock final : public Clock {
-public:
+  public:
     TimePoint Now() const override { return std::chrono::steady_clock::now(); }
 };
 

@@ -1,7 +1,6 @@
 #include "engine/executor.h"
 
 #include <oneapi/tbb/task_arena.h>
-
 #include <spdlog/spdlog.h>
 
 namespace lunfs {

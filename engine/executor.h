@@ -11,7 +11,7 @@
 namespace lunfs {
 
 class Executor {
-public:
+  public:
     virtual ~Executor() = default;
     // Runs `work` soon, on some thread; never inside the caller's stack for TbbExecutor.
     virtual void Post(std::function<void()> work) = 0;
@@ -19,19 +19,19 @@ public:
 
 // Runs work at once on the calling thread (deterministic tests).
 class InlineExecutor final : public Executor {
-public:
+  public:
     void Post(std::function<void()> work) override { work(); }
 };
 
 // A long-lived oneTBB arena of bounded concurrency; Post() enqueues a task and returns at once.
 // The destructor waits for every posted task to finish.
 class TbbExecutor final : public Executor {
-public:
+  public:
     explicit TbbExecutor(int concurrency);
     ~TbbExecutor() override;
     void Post(std::function<void()> work) override;
 
-private:
+  private:
     struct Arena;  // the oneTBB task_arena, kept out of this header
     std::unique_ptr<Arena> arena_;
     std::mutex mu_;

@@ -1,10 +1,10 @@
 #include "engine/multipath_device.h"
 
-#include <algorithm>
-#include <cerrno>
-
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cerrno>
 
 #include "core/iov.h"
 
@@ -13,8 +13,8 @@ namespace lunfs {
 // A caller's request and how far it got.
 struct MultipathDevice::Parent {
     IoRequest request;
-    uint32_t remaining = 0;  // extents not yet finished; guarded by mu_
-    Status error;            // the first final failure; guarded by mu_
+    uint32_t remaining = 0;                   // extents not yet finished; guarded by mu_
+    Status error;                             // the first final failure; guarded by mu_
     std::optional<RangeLock::Ticket> ticket;  // writes: their place in write_order_
 };
 
@@ -28,11 +28,11 @@ struct MultipathDevice::Extent {
     uint64_t parent_offset = 0;  // bytes into the request's buffers
     size_t slot = kNoSlot;       // where it is (or last was) sent
     int attempts = 0;
-    uint64_t tried = 0;          // bit i: failed on slot i (first 64 slots)
+    uint64_t tried = 0;  // bit i: failed on slot i (first 64 slots)
     TimePoint sent_at{};
     TimePoint deadline{};
-    TimePoint queued_at{};       // first time it found no live path
-    TimePoint not_before{};      // waiting: not to be sent before this
+    TimePoint queued_at{};   // first time it found no live path
+    TimePoint not_before{};  // waiting: not to be sent before this
 };
 
 namespace {
@@ -127,8 +127,8 @@ Status MultipathDevice::AddPath(std::shared_ptr<PathIo> path) {
     }
     if (other.capacity.block_size != info_.capacity.block_size ||
         other.capacity.blocks != info_.capacity.blocks) {
-        return Status::Fail(EINVAL, fmt::format("{} shows a different capacity or block size",
-                                                path->name()));
+        return Status::Fail(
+            EINVAL, fmt::format("{} shows a different capacity or block size", path->name()));
     }
     std::lock_guard lock(mu_);
     for (const PathSlot& s : slots_) {
@@ -264,7 +264,9 @@ void MultipathDevice::Send(Extent e) {
                 if (!queueing_logged_) {
                     spdlog::warn("LUN {}: no live path; queueing I/O for up to {} ms",
                                  info_.identity,
-                                 std::chrono::duration_cast<std::chrono::milliseconds>(options_.no_path_timeout).count());
+                                 std::chrono::duration_cast<std::chrono::milliseconds>(
+                                     options_.no_path_timeout)
+                                     .count());
                     queueing_logged_ = true;
                 }
                 waiting_.push_back(std::move(e));
@@ -276,7 +278,7 @@ void MultipathDevice::Send(Extent e) {
             // SYNCHRONIZE CACHE may take a while on a target with much cached: it gets three
             // times the floor. Re-sending it elsewhere is harmless either way.
             const Duration floor = e.kind == CommandKind::kSyncCache ? 3 * options_.deadline_floor
-                                                                      : options_.deadline_floor;
+                                                                     : options_.deadline_floor;
             e.deadline = now + slot.Deadline(floor, std::max(floor, options_.deadline_ceiling),
                                              options_.deadline_factor);
             ++e.attempts;
@@ -342,7 +344,9 @@ void MultipathDevice::OnDone(uint64_t id, Status status) {
         }
     }
     if (retry) {
-        Post([this, e = std::make_shared<Extent>(std::move(*retry))]() mutable { Send(std::move(*e)); });
+        Post([this, e = std::make_shared<Extent>(std::move(*retry))]() mutable {
+            Send(std::move(*e));
+        });
     }
     Complete(finished);
 }
@@ -360,8 +364,9 @@ void MultipathDevice::FinishLocked(Extent& e, Status status,
 void MultipathDevice::Complete(const std::vector<std::shared_ptr<Parent>>& parents) {
     for (const auto& p : parents) {
         if (p->ticket) write_order_.Release(*p->ticket);
-        if (!p->error.ok()) spdlog::debug("{} at {} failed: {}", IoOpName(p->request.op),
-                                          p->request.offset, p->error.ToString());
+        if (!p->error.ok())
+            spdlog::debug("{} at {} failed: {}", IoOpName(p->request.op), p->request.offset,
+                          p->error.ToString());
         IoCallback done = std::move(p->request.done);
         done(std::move(p->error));
     }
@@ -425,9 +430,10 @@ void MultipathDevice::Tick() {
             PathSlot& slot = slots_[e.slot];
             e.deadline = now + options_.deadline_ceiling;  // looked at again if still here
             if (std::find(reset.begin(), reset.end(), slot.io) != reset.end()) continue;
-            spdlog::warn("{}: {} of {} bytes at {} overdue after {} ms; resetting the session",
-                         slot.io->name(), CommandKindName(e.kind), e.length, e.offset,
-                         std::chrono::duration_cast<std::chrono::milliseconds>(now - e.sent_at).count());
+            spdlog::warn(
+                "{}: {} of {} bytes at {} overdue after {} ms; resetting the session",
+                slot.io->name(), CommandKindName(e.kind), e.length, e.offset,
+                std::chrono::duration_cast<std::chrono::milliseconds>(now - e.sent_at).count());
             slot.counters.resets++;
             MarkDownLocked(e.slot, "command overdue", now);
             reset.push_back(slot.io);
@@ -455,9 +461,14 @@ void MultipathDevice::Tick() {
                 send.push_back(std::move(e));
             } else if (!live && e.queued_at != TimePoint{} &&
                        now - e.queued_at >= options_.no_path_timeout) {
-                FinishLocked(e, Status::Fail(EIO, fmt::format("no live path for {} ms",
-                    std::chrono::duration_cast<std::chrono::milliseconds>(options_.no_path_timeout).count())),
-                             finished);
+                FinishLocked(
+                    e,
+                    Status::Fail(EIO,
+                                 fmt::format("no live path for {} ms",
+                                             std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                 options_.no_path_timeout)
+                                                 .count())),
+                    finished);
             } else {
                 still.push_back(std::move(e));
             }
@@ -503,7 +514,8 @@ LunStats MultipathDevice::Stats() const {
         p.in_flight = s.outstanding_ios;
         p.latency_ewma_us = s.latency_us;
         p.latency_p99_us = static_cast<double>(
-            std::chrono::duration_cast<std::chrono::microseconds>(s.histogram.Percentile(0.99)).count());
+            std::chrono::duration_cast<std::chrono::microseconds>(s.histogram.Percentile(0.99))
+                .count());
         p.bytes_per_second = s.bytes_per_second;
         out.paths.push_back(std::move(p));
     }

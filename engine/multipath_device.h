@@ -57,17 +57,17 @@ namespace lunfs {
 using namespace std::chrono_literals;
 
 struct EngineOptions {
-    PickerOptions picker;                 // policy and its knobs (block size is set by the engine)
+    PickerOptions picker;                  // policy and its knobs (block size is set by the engine)
     uint32_t max_extent_bytes = 1u << 20;  // also capped by the LUN's maximum transfer length
     int max_attempts = 16;                 // sends of one extent before its error is final
     Duration no_path_timeout = 30s;        // 0: fail at once when no path is live
     Duration deadline_floor = 1s;          // an extent's deadline: factor x recent latency,
     Duration deadline_ceiling = 30s;       //   between floor and ceiling
     double deadline_factor = 10;
-    Duration busy_retry_delay = 20ms;      // before re-sending after BUSY / TASK SET FULL
-    Duration stable_window = 2s;           // a returning path rejoins after this...
-    Duration stable_window_max = 60s;      // ...doubled per recent failure, up to this
-    Duration damping_memory = 120s;        // how long a failure counts as recent
+    Duration busy_retry_delay = 20ms;  // before re-sending after BUSY / TASK SET FULL
+    Duration stable_window = 2s;       // a returning path rejoins after this...
+    Duration stable_window_max = 60s;  // ...doubled per recent failure, up to this
+    Duration damping_memory = 120s;    // how long a failure counts as recent
     Duration tick = 50ms;
     bool start_ticker = true;  // false: the owner calls Tick() (tests)
 };
@@ -97,7 +97,7 @@ struct LunStats {
 };
 
 class MultipathDevice final : public BlockDevice {
-public:
+  public:
     // `paths` must be up and reach one LUN (same identity); the first one's LunInfo is used. The
     // device owns its paths' use: it closes them when it is destroyed, after which no callback
     // of theirs reaches it.
@@ -122,7 +122,7 @@ public:
     const LunInfo& info() const { return info_; }
     const EngineOptions& options() const { return options_; }
 
-private:
+  private:
     struct Parent;
     struct Extent;
     static constexpr size_t kNoSlot = SIZE_MAX;
@@ -152,14 +152,14 @@ private:
     RangeLock write_order_;
 
     mutable std::mutex mu_;
-    std::vector<PathSlot> slots_;                    // guarded by mu_; indexes never move
+    std::vector<PathSlot> slots_;                     // guarded by mu_; indexes never move
     std::unordered_map<uint64_t, Extent> in_flight_;  // guarded by mu_; by extent id
-    std::deque<Extent> waiting_;                     // guarded by mu_
-    Picker picker_;                                  // guarded by mu_
-    uint64_t next_id_ = 1;                           // guarded by mu_
-    bool queueing_logged_ = false;                   // guarded by mu_
-    uint64_t requests_ = 0, failed_requests_ = 0;    // guarded by mu_
-    bool shutting_down_ = false;                     // guarded by mu_: nothing is re-sent
+    std::deque<Extent> waiting_;                      // guarded by mu_
+    Picker picker_;                                   // guarded by mu_
+    uint64_t next_id_ = 1;                            // guarded by mu_
+    bool queueing_logged_ = false;                    // guarded by mu_
+    uint64_t requests_ = 0, failed_requests_ = 0;     // guarded by mu_
+    bool shutting_down_ = false;                      // guarded by mu_: nothing is re-sent
 
     std::mutex posted_mu_;
     std::condition_variable posted_cv_;

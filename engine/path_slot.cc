@@ -7,25 +7,29 @@
 namespace lunfs {
 
 namespace {
-constexpr double kEwmaWeight = 0.2;            // latency: weight of the newest sample
-constexpr double kRateWeightBytes = 4 << 20;   // throughput: a sample of this size weighs 1
-constexpr double kMinIntervalUs = 10;          // shorter intervals are not believed
-}
+constexpr double kEwmaWeight = 0.2;           // latency: weight of the newest sample
+constexpr double kRateWeightBytes = 4 << 20;  // throughput: a sample of this size weighs 1
+constexpr double kMinIntervalUs = 10;         // shorter intervals are not believed
+}  // namespace
 
 const char* SlotStateName(SlotState state) {
     switch (state) {
-        case SlotState::kActive: return "active";
-        case SlotState::kProbation: return "probation";
-        case SlotState::kDown: return "down";
-        case SlotState::kRemoved: return "removing";
+        case SlotState::kActive:
+            return "active";
+        case SlotState::kProbation:
+            return "probation";
+        case SlotState::kDown:
+            return "down";
+        case SlotState::kRemoved:
+            return "removing";
     }
     return "?";
 }
 
 void LatencyHistogram::Add(Duration latency) {
     const auto us = std::chrono::duration_cast<std::chrono::microseconds>(latency).count();
-    const size_t bucket = std::min<size_t>(std::bit_width(static_cast<uint64_t>(std::max<int64_t>(us, 0))),
-                                           buckets_.size() - 1);
+    const size_t bucket = std::min<size_t>(
+        std::bit_width(static_cast<uint64_t>(std::max<int64_t>(us, 0))), buckets_.size() - 1);
     ++buckets_[bucket];
     ++count_;
 }
@@ -53,17 +57,20 @@ void PathSlot::Completed(uint64_t bytes, Duration latency, TimePoint now, bool m
     if (!measure) return;
     histogram.Add(latency);
     const double us = std::max<double>(
-        1.0, static_cast<double>(std::chrono::duration_cast<std::chrono::microseconds>(latency).count()));
+        1.0, static_cast<double>(
+                 std::chrono::duration_cast<std::chrono::microseconds>(latency).count()));
     latency_us = latency_us == 0 ? us : (1 - kEwmaWeight) * latency_us + kEwmaWeight * us;
     if (bytes == 0) return;
     const double interval_us = std::max<double>(
         kMinIntervalUs,
-        static_cast<double>(std::chrono::duration_cast<std::chrono::microseconds>(now - busy_mark).count()));
+        static_cast<double>(
+            std::chrono::duration_cast<std::chrono::microseconds>(now - busy_mark).count()));
     busy_mark = now;
     const double rate = static_cast<double>(bytes) * 1e6 / interval_us;
     // Larger transfers say more about a path's speed than small ones.
     const double weight = std::clamp(static_cast<double>(bytes) / kRateWeightBytes, 0.02, 0.5);
-    bytes_per_second = bytes_per_second == 0 ? rate : (1 - weight) * bytes_per_second + weight * rate;
+    bytes_per_second =
+        bytes_per_second == 0 ? rate : (1 - weight) * bytes_per_second + weight * rate;
 }
 
 Duration PathSlot::Deadline(Duration floor, Duration ceiling, double factor) const {

@@ -23,22 +23,22 @@ const char* SlotStateName(SlotState state);
 
 // Latencies in power-of-two buckets of microseconds, for percentiles.
 class LatencyHistogram {
-public:
+  public:
     void Add(Duration latency);
     Duration Percentile(double p) const;  // upper bound of the bucket holding the p-quantile
     uint64_t count() const { return count_; }
 
-private:
+  private:
     std::array<uint64_t, 40> buckets_{};
     uint64_t count_ = 0;
 };
 
 struct SlotCounters {
     uint64_t reads = 0, writes = 0, bytes_read = 0, bytes_written = 0;
-    uint64_t syncs = 0;     // SYNCHRONIZE CACHE answered GOOD
-    uint64_t retries = 0;   // extents re-sent after failing here
-    uint64_t failures = 0;  // extents that failed here
-    uint64_t resets = 0;    // times the engine reset the session for an overdue extent
+    uint64_t syncs = 0;          // SYNCHRONIZE CACHE answered GOOD
+    uint64_t retries = 0;        // extents re-sent after failing here
+    uint64_t failures = 0;       // extents that failed here
+    uint64_t resets = 0;         // times the engine reset the session for an overdue extent
     uint64_t path_failures = 0;  // times the path went down
 };
 
@@ -52,9 +52,9 @@ struct PathSlot {
 
     uint64_t outstanding_bytes = 0;
     uint32_t outstanding_ios = 0;
-    double latency_us = 0;           // EWMA of extent latency
-    double bytes_per_second = 0;     // EWMA of delivered throughput while busy; 0 until measured
-    TimePoint busy_mark{};           // start of the current throughput interval
+    double latency_us = 0;        // EWMA of extent latency
+    double bytes_per_second = 0;  // EWMA of delivered throughput while busy; 0 until measured
+    TimePoint busy_mark{};        // start of the current throughput interval
     LatencyHistogram histogram;
     SlotCounters counters;
 

@@ -8,11 +8,16 @@ namespace lunfs {
 
 const char* PolicyName(Policy policy) {
     switch (policy) {
-        case Policy::kSpread: return "spread";
-        case Policy::kRoundRobin: return "round-robin";
-        case Policy::kQueueDepth: return "queue-depth";
-        case Policy::kServiceTime: return "service-time";
-        case Policy::kFailover: return "failover";
+        case Policy::kSpread:
+            return "spread";
+        case Policy::kRoundRobin:
+            return "round-robin";
+        case Policy::kQueueDepth:
+            return "queue-depth";
+        case Policy::kServiceTime:
+            return "service-time";
+        case Policy::kFailover:
+            return "failover";
     }
     return "?";
 }
@@ -69,7 +74,8 @@ size_t Picker::Whole(uint64_t length, std::span<const PathLoad> paths) {
                 const PathLoad& a = paths[i];
                 const PathLoad& b = paths[best];
                 if (a.outstanding_ios < b.outstanding_ios ||
-                    (a.outstanding_ios == b.outstanding_ios && a.outstanding_bytes < b.outstanding_bytes)) {
+                    (a.outstanding_ios == b.outstanding_ios &&
+                     a.outstanding_bytes < b.outstanding_bytes)) {
                     best = i;
                 }
             }
@@ -84,7 +90,8 @@ size_t Picker::Whole(uint64_t length, std::span<const PathLoad> paths) {
                 if (paths[i].priority < paths[best].priority) best = i;
             }
             return best;
-        case Policy::kSpread: break;
+        case Policy::kSpread:
+            break;
     }
     return best;
 }
@@ -103,7 +110,8 @@ static std::vector<double> Fill(uint64_t length, std::span<const PathLoad> paths
         const double t = (static_cast<double>(length) + backlog_sum) / rate_sum;
         std::vector<size_t> keep;
         for (size_t i : set) {
-            if (std::max(paths[i].bytes_per_second, 1.0) * t > static_cast<double>(paths[i].outstanding_bytes)) {
+            if (std::max(paths[i].bytes_per_second, 1.0) * t >
+                static_cast<double>(paths[i].outstanding_bytes)) {
                 keep.push_back(i);
             }
         }
@@ -151,8 +159,8 @@ std::vector<Share> Picker::Spread(uint64_t length, std::span<const PathLoad> pat
         bytes[i] = static_cast<uint64_t>(std::llround(want[i] / static_cast<double>(bs))) * bs;
         given += bytes[i];
     }
-    const size_t largest = *std::max_element(set.begin(), set.end(),
-                                             [&](size_t a, size_t b) { return bytes[a] < bytes[b]; });
+    const size_t largest = *std::max_element(
+        set.begin(), set.end(), [&](size_t a, size_t b) { return bytes[a] < bytes[b]; });
     if (given > length) {
         bytes[largest] -= std::min(bytes[largest], given - length);
     } else {

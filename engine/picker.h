@@ -27,11 +27,11 @@ const char* PolicyName(Policy policy);
 std::optional<Policy> ParsePolicy(const std::string& name);
 
 struct PathLoad {
-    size_t path = 0;                  // the engine's index of the path
-    double bytes_per_second = 0;      // measured throughput estimate (> 0)
-    uint64_t outstanding_bytes = 0;   // sent and not yet completed
+    size_t path = 0;                 // the engine's index of the path
+    double bytes_per_second = 0;     // measured throughput estimate (> 0)
+    uint64_t outstanding_bytes = 0;  // sent and not yet completed
     uint32_t outstanding_ios = 0;
-    int priority = 0;                 // lower is preferred (failover)
+    int priority = 0;  // lower is preferred (failover)
 };
 
 struct Share {
@@ -47,7 +47,7 @@ struct PickerOptions {
 };
 
 class Picker {
-public:
+  public:
     explicit Picker(PickerOptions options) : options_(options) {}
 
     // Splits `length` bytes (a multiple of the block size) over `paths` (not empty). Shares are
@@ -56,7 +56,7 @@ public:
 
     const PickerOptions& options() const { return options_; }
 
-private:
+  private:
     std::vector<Share> Spread(uint64_t length, std::span<const PathLoad> paths) const;
     size_t Whole(uint64_t length, std::span<const PathLoad> paths);
 

@@ -1,6 +1,7 @@
 #include "fuse/lun_fs.h"
 
 #include <fcntl.h>
+#include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 
@@ -9,18 +10,16 @@
 #include <cstring>
 #include <memory>
 
-#include <spdlog/spdlog.h>
-
 namespace lunfs {
 
 namespace {
 
 constexpr fuse_ino_t kRootIno = FUSE_ROOT_ID;  // 1
 constexpr fuse_ino_t kControlDirIno = 2;
-constexpr fuse_ino_t kControlBase = 16;   // control file i has inode kControlBase + i
-constexpr fuse_ino_t kLunBase = 1024;     // LUN i has inode kLunBase + i
+constexpr fuse_ino_t kControlBase = 16;  // control file i has inode kControlBase + i
+constexpr fuse_ino_t kLunBase = 1024;    // LUN i has inode kLunBase + i
 constexpr const char* kControlDirName = ".lunfs";
-constexpr uint32_t kMaxIo = 1u << 20;     // max_read and max_write
+constexpr uint32_t kMaxIo = 1u << 20;  // max_read and max_write
 constexpr double kAttrTimeout = 1.0;
 
 LunFs* Self(fuse_req_t req) { return static_cast<LunFs*>(fuse_req_userdata(req)); }
@@ -87,7 +86,8 @@ bool LunFs::Stat(fuse_ino_t ino, struct stat* st) const {
             st->st_blocks = static_cast<blkcnt_t>(dev.Capacity() / 512);
             return true;
         }
-        case Kind::kNone: return false;
+        case Kind::kNone:
+            return false;
     }
     return false;
 }
@@ -170,9 +170,9 @@ void LunFs::ReadDir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off) {
     for (size_t i = static_cast<size_t>(off); i < entries.size(); ++i) {
         struct stat st;
         Stat(entries[i].second, &st);
-        const size_t need = fuse_add_direntry(req, buf.data() + used, size - used,
-                                              entries[i].first.c_str(), &st,
-                                              static_cast<off_t>(i + 1));
+        const size_t need =
+            fuse_add_direntry(req, buf.data() + used, size - used, entries[i].first.c_str(), &st,
+                              static_cast<off_t>(i + 1));
         if (need > size - used) break;
         used += need;
     }
@@ -192,7 +192,8 @@ void LunFs::Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
             fuse_reply_open(req, fi);
             return;
         case Kind::kControl: {
-            if (writing && !control_[ino - kControlBase].command) return (void)fuse_reply_err(req, EACCES);
+            if (writing && !control_[ino - kControlBase].command)
+                return (void)fuse_reply_err(req, EACCES);
             auto* text = new std::string(control_[ino - kControlBase].render());
             fi->fh = reinterpret_cast<uint64_t>(text);
             fi->direct_io = 1;  // the size is not known in advance
@@ -200,8 +201,10 @@ void LunFs::Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
             return;
         }
         case Kind::kRoot:
-        case Kind::kControlDir: return (void)fuse_reply_err(req, EISDIR);
-        case Kind::kNone: return (void)fuse_reply_err(req, ENOENT);
+        case Kind::kControlDir:
+            return (void)fuse_reply_err(req, EISDIR);
+        case Kind::kNone:
+            return (void)fuse_reply_err(req, ENOENT);
     }
 }
 
@@ -216,7 +219,8 @@ void LunFs::Read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_fi
     BlockDevice& dev = Lun(ino);
     const uint64_t cap = dev.Capacity();
     if (off < 0) return (void)fuse_reply_err(req, EINVAL);
-    if (static_cast<uint64_t>(off) >= cap || size == 0) return (void)fuse_reply_buf(req, nullptr, 0);
+    if (static_cast<uint64_t>(off) >= cap || size == 0)
+        return (void)fuse_reply_buf(req, nullptr, 0);
     size = static_cast<size_t>(std::min<uint64_t>(size, cap - static_cast<uint64_t>(off)));
 
     // Buffers are not zeroed: the read fills, the copy overwrites every byte.
@@ -247,7 +251,8 @@ void LunFs::Write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, 
     // A write straddling the end is written up to the end and reported short.
     size = static_cast<size_t>(std::min<uint64_t>(size, cap - static_cast<uint64_t>(off)));
 
-    auto op = std::make_shared<WriteOp>(WriteOp{req, std::unique_ptr<char[]>(new char[size]), size});
+    auto op =
+        std::make_shared<WriteOp>(WriteOp{req, std::unique_ptr<char[]>(new char[size]), size});
     std::memcpy(op->buf.get(), buf, size);
     IoRequest io{IoOp::kWrite, static_cast<uint64_t>(off), {iovec{op->buf.get(), size}}, nullptr};
     io.done = [op](Status s) {
@@ -284,7 +289,7 @@ void LunFs::Release(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
 }
 
 void LunFs::StatFs(fuse_req_t req) {
-    struct statvfs sv{};
+    struct statvfs sv {};
     uint64_t total = 0;
     uint32_t bsize = 512;
     for (const LunFile& l : luns_) {
@@ -306,24 +311,38 @@ void LunFs::StatFs(fuse_req_t req) {
 const fuse_lowlevel_ops& LunFs::Ops() {
     static const fuse_lowlevel_ops ops = [] {
         fuse_lowlevel_ops ops_table{};
-        ops_table.init = [](void* data, fuse_conn_info* conn) { static_cast<LunFs*>(data)->Init(conn); };
-        ops_table.lookup = [](fuse_req_t r, fuse_ino_t p, const char* n) { Self(r)->Lookup(r, p, n); };
-        ops_table.getattr = [](fuse_req_t r, fuse_ino_t i, fuse_file_info*) { Self(r)->GetAttr(r, i); };
+        ops_table.init = [](void* data, fuse_conn_info* conn) {
+            static_cast<LunFs*>(data)->Init(conn);
+        };
+        ops_table.lookup = [](fuse_req_t r, fuse_ino_t p, const char* n) {
+            Self(r)->Lookup(r, p, n);
+        };
+        ops_table.getattr = [](fuse_req_t r, fuse_ino_t i, fuse_file_info*) {
+            Self(r)->GetAttr(r, i);
+        };
         ops_table.setattr = [](fuse_req_t r, fuse_ino_t i, struct stat* a, int s, fuse_file_info*) {
             Self(r)->SetAttr(r, i, a, s);
         };
         ops_table.readdir = [](fuse_req_t r, fuse_ino_t i, size_t s, off_t o, fuse_file_info*) {
             Self(r)->ReadDir(r, i, s, o);
         };
-        ops_table.open = [](fuse_req_t r, fuse_ino_t i, fuse_file_info* f) { Self(r)->Open(r, i, f); };
+        ops_table.open = [](fuse_req_t r, fuse_ino_t i, fuse_file_info* f) {
+            Self(r)->Open(r, i, f);
+        };
         ops_table.read = [](fuse_req_t r, fuse_ino_t i, size_t s, off_t o, fuse_file_info* f) {
             Self(r)->Read(r, i, s, o, f);
         };
         ops_table.write = [](fuse_req_t r, fuse_ino_t i, const char* b, size_t s, off_t o,
-                     fuse_file_info* f) { Self(r)->Write(r, i, b, s, o, f); };
-        ops_table.flush = [](fuse_req_t r, fuse_ino_t i, fuse_file_info* f) { Self(r)->Flush(r, i, f); };
-        ops_table.fsync = [](fuse_req_t r, fuse_ino_t i, int, fuse_file_info* f) { Self(r)->Fsync(r, i, f); };
-        ops_table.release = [](fuse_req_t r, fuse_ino_t i, fuse_file_info* f) { Self(r)->Release(r, i, f); };
+                             fuse_file_info* f) { Self(r)->Write(r, i, b, s, o, f); };
+        ops_table.flush = [](fuse_req_t r, fuse_ino_t i, fuse_file_info* f) {
+            Self(r)->Flush(r, i, f);
+        };
+        ops_table.fsync = [](fuse_req_t r, fuse_ino_t i, int, fuse_file_info* f) {
+            Self(r)->Fsync(r, i, f);
+        };
+        ops_table.release = [](fuse_req_t r, fuse_ino_t i, fuse_file_info* f) {
+            Self(r)->Release(r, i, f);
+        };
         ops_table.statfs = [](fuse_req_t r, fuse_ino_t) { Self(r)->StatFs(r); };
         return ops_table;
     }();

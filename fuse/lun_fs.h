@@ -44,7 +44,7 @@ struct FsOptions {
 };
 
 class LunFs {
-public:
+  public:
     LunFs(std::vector<LunFile> luns, std::vector<ControlFile> control, FsOptions options);
 
     // The operations table; pass `this` as the session's userdata.
@@ -65,7 +65,7 @@ public:
     void Release(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
     void StatFs(fuse_req_t req);
 
-private:
+  private:
     enum class Kind { kNone, kRoot, kControlDir, kControl, kLun };
     Kind KindOf(fuse_ino_t ino) const;
     bool Stat(fuse_ino_t ino, struct stat* st) const;

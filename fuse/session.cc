@@ -1,13 +1,12 @@
 #include "fuse/session.h"
 
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
-
-#include <fmt/format.h>
-#include <spdlog/spdlog.h>
 
 namespace lunfs {
 
@@ -28,8 +27,9 @@ Status CheckMountpoint(const std::string& path) {
 Result<std::unique_ptr<FuseSession>> FuseSession::Mount(LunFs& fs, const std::string& mountpoint,
                                                         const MountOptions& options) {
     if (Status s = CheckMountpoint(mountpoint); !s.ok()) return s;
-    std::string opts = fmt::format("fsname={},subtype=lunfs,default_permissions,max_read={},auto_unmount",
-                                   options.fsname, 1 << 20);
+    std::string opts =
+        fmt::format("fsname={},subtype=lunfs,default_permissions,max_read={},auto_unmount",
+                    options.fsname, 1 << 20);
     if (options.allow_other) opts += ",allow_other";
     if (options.read_only) opts += ",ro";
 
@@ -48,7 +48,8 @@ Result<std::unique_ptr<FuseSession>> FuseSession::Mount(LunFs& fs, const std::st
         fuse_remove_signal_handlers(se);
         fuse_session_destroy(se);
         return Status::Fail(EIO, fmt::format("cannot mount on {} (is /dev/fuse there, and "
-                                             "fusermount3 installed?)", mountpoint));
+                                             "fusermount3 installed?)",
+                                             mountpoint));
     }
     return std::unique_ptr<FuseSession>(new FuseSession(se, mountpoint));
 }

@@ -16,7 +16,7 @@ struct MountOptions {
 };
 
 class FuseSession {
-public:
+  public:
     // Mounts `fs` on `mountpoint`; the mount is private to the caller with default_permissions
     // unless allow_other, and goes away by itself if this process dies (auto_unmount).
     static Result<std::unique_ptr<FuseSession>> Mount(LunFs& fs, const std::string& mountpoint,
@@ -26,7 +26,7 @@ public:
     // Serves requests until the file system is unmounted or SIGINT/SIGTERM/SIGHUP arrive.
     Status Run(unsigned max_threads);
 
-private:
+  private:
     FuseSession(fuse_session* se, std::string mountpoint)
         : se_(se), mountpoint_(std::move(mountpoint)) {}
 

@@ -1,22 +1,21 @@
 #include "paths/iscsi_path.h"
 
 #include <arpa/inet.h>
+#include <fmt/format.h>
 #include <iscsi/iscsi.h>
 #include <iscsi/scsi-lowlevel.h>
 #include <netdb.h>
 #include <poll.h>
-#include <sys/socket.h>
+#include <spdlog/spdlog.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstddef>
 #include <cstring>
-#include <atomic>
 #include <random>
-
-#include <fmt/format.h>
-#include <spdlog/spdlog.h>
 
 #include "paths/scsi_status.h"
 
@@ -43,13 +42,14 @@ Result<std::string> NumericPortal(const IscsiUrl& url) {
     hints.ai_socktype = SOCK_STREAM;
     addrinfo* found = nullptr;
     if (int rc = getaddrinfo(url.host.c_str(), nullptr, &hints, &found); rc != 0) {
-        return Status::Fail(EHOSTUNREACH,
-                            fmt::format("cannot resolve host '{}': {}", url.host, gai_strerror(rc)));
+        return Status::Fail(
+            EHOSTUNREACH, fmt::format("cannot resolve host '{}': {}", url.host, gai_strerror(rc)));
     }
     char text[INET6_ADDRSTRLEN] = {};
-    const void* addr = found->ai_family == AF_INET6
-                           ? static_cast<const void*>(&reinterpret_cast<sockaddr_in6*>(found->ai_addr)->sin6_addr)
-                           : static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(found->ai_addr)->sin_addr);
+    const void* addr =
+        found->ai_family == AF_INET6
+            ? static_cast<const void*>(&reinterpret_cast<sockaddr_in6*>(found->ai_addr)->sin6_addr)
+            : static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(found->ai_addr)->sin_addr);
     const bool v6 = found->ai_family == AF_INET6;
     inet_ntop(found->ai_family, addr, text, sizeof(text));
     freeaddrinfo(found);
@@ -80,7 +80,8 @@ Status LoginFailure(const IscsiUrl& url, const char* error) {
         return Status::Fail(EACCES, fmt::format("login to {} refused: {}", url.Portal(), text));
     }
     if (has("connect")) {
-        return Status::Fail(ECONNREFUSED, fmt::format("cannot connect to {}: {}", url.Portal(), text));
+        return Status::Fail(ECONNREFUSED,
+                            fmt::format("cannot connect to {}: {}", url.Portal(), text));
     }
     return Status::Fail(EIO, fmt::format("login to {} failed: {}", url.Portal(), text));
 }
@@ -107,7 +108,8 @@ Result<std::shared_ptr<IscsiPath>> IscsiPath::Open(IscsiPathOptions options) {
     Result<std::string> portal = NumericPortal(options.url);
     if (!portal.ok()) return portal.status();
     if (!options.url.user.empty() && options.chap_secret.empty()) {
-        return Status::Fail(EINVAL, fmt::format("CHAP user '{}' given without a secret", options.url.user));
+        return Status::Fail(EINVAL,
+                            fmt::format("CHAP user '{}' given without a secret", options.url.user));
     }
     std::shared_ptr<IscsiPath> path(new IscsiPath(std::move(options)));
     path->portal_ = std::move(portal).value();
@@ -212,7 +214,8 @@ void IscsiPath::Run() {
         if (ctx_) fds[1] = {iscsi_get_fd(ctx_), static_cast<short>(iscsi_which_events(ctx_)), 0};
         auto until = next_tick;
         if (state_ == PathState::kDown && opened_) until = std::min(until, reconnect_at_);
-        const auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now());
+        const auto wait =
+            std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now());
         poll(fds, ctx_ ? 2 : 1, static_cast<int>(std::clamp<int64_t>(wait.count(), 0, 1000)));
 
         if (fds[0].revents & POLLIN) {
@@ -228,8 +231,8 @@ void IscsiPath::Run() {
             next_tick = now + kServiceInterval;
             if (ctx_) iscsi_service(ctx_, 0);  // fires command timeouts
             if (state_ == PathState::kConnecting && now > login_deadline_) {
-                Fail(Status::Fail(ETIMEDOUT, fmt::format("timed out logging in to {}",
-                                                         options_.url.Portal())));
+                Fail(Status::Fail(
+                    ETIMEDOUT, fmt::format("timed out logging in to {}", options_.url.Portal())));
             }
         }
         if (state_ == PathState::kUp && !failure_) CheckHealth(now);
@@ -270,7 +273,8 @@ bool IscsiPath::StartLogin() {
     if (!url.user.empty()) {
         iscsi_set_initiator_username_pwd(ctx_, url.user.c_str(), options_.chap_secret.c_str());
     }
-    if (iscsi_full_connect_async(ctx_, portal_.c_str(), url.lun, &IscsiPath::OnLoggedIn, this) != 0) {
+    if (iscsi_full_connect_async(ctx_, portal_.c_str(), url.lun, &IscsiPath::OnLoggedIn, this) !=
+        0) {
         Fail(LoginFailure(url, iscsi_get_error(ctx_)));
         return false;
     }
@@ -294,17 +298,28 @@ void IscsiPath::SendProbe(int step) {
     const int lun = options_.url.lun;
     scsi_task* task = nullptr;
     switch (step) {
-        case 0: task = iscsi_inquiry_task(ctx_, lun, 0, 0, kInquiryLength, OnProbeDone, this); break;
-        case 1: task = iscsi_inquiry_task(ctx_, lun, 1, 0x80, kInquiryLength, OnProbeDone, this); break;
-        case 2: task = iscsi_inquiry_task(ctx_, lun, 1, 0x83, kInquiryLength, OnProbeDone, this); break;
-        case 3: task = iscsi_inquiry_task(ctx_, lun, 1, 0xb0, kInquiryLength, OnProbeDone, this); break;
-        case 4: task = iscsi_readcapacity16_task(ctx_, lun, OnProbeDone, this); break;
+        case 0:
+            task = iscsi_inquiry_task(ctx_, lun, 0, 0, kInquiryLength, OnProbeDone, this);
+            break;
+        case 1:
+            task = iscsi_inquiry_task(ctx_, lun, 1, 0x80, kInquiryLength, OnProbeDone, this);
+            break;
+        case 2:
+            task = iscsi_inquiry_task(ctx_, lun, 1, 0x83, kInquiryLength, OnProbeDone, this);
+            break;
+        case 3:
+            task = iscsi_inquiry_task(ctx_, lun, 1, 0xb0, kInquiryLength, OnProbeDone, this);
+            break;
+        case 4:
+            task = iscsi_readcapacity16_task(ctx_, lun, OnProbeDone, this);
+            break;
         default: {
             info_.identity = LunIdentity(info_.designators, info_.serial);
             if (opened_ && info_.identity != identity_) {
                 // Another LUN answers at this address now: never send it this LUN's I/O.
-                Fail(Status::Fail(ESTALE, fmt::format("{}: the LUN's identity changed from {} to {}",
-                                                      name_, identity_, info_.identity)));
+                Fail(
+                    Status::Fail(ESTALE, fmt::format("{}: the LUN's identity changed from {} to {}",
+                                                     name_, identity_, info_.identity)));
                 return;
             }
             if (!opened_) identity_ = info_.identity;
@@ -385,7 +400,8 @@ Status IscsiPath::TakeProbeAnswer(int step, const uint8_t* data, size_t size) {
 }
 
 void IscsiPath::CheckHealth(Clock::time_point now) {
-    if (in_flight_ != 0 || health_check_in_flight_ || now - last_activity_ < options_.health_interval) {
+    if (in_flight_ != 0 || health_check_in_flight_ ||
+        now - last_activity_ < options_.health_interval) {
         return;
     }
     health_check_in_flight_ = true;
@@ -435,8 +451,9 @@ void IscsiPath::Issue(PathCommand command) {
     }
     last_activity_ = Clock::now();
     if (!t) {
-        Status s = Status::Retryable(EIO, fmt::format("{}: cannot queue {}: {}", name_,
-                                                      CommandKindName(c.kind), iscsi_get_error(ctx_)),
+        Status s = Status::Retryable(EIO,
+                                     fmt::format("{}: cannot queue {}: {}", name_,
+                                                 CommandKindName(c.kind), iscsi_get_error(ctx_)),
                                      Scope::kPath);
         counters_.failures++;
         c.done(s);
@@ -460,8 +477,8 @@ void IscsiPath::OnCommandDone(iscsi_context*, int status, void* data, void* task
                                         CommandKindName(c.kind), c.blocks, c.lba));
     if (s.ok() && st && c.kind == CommandKind::kRead &&
         st->residual_status != SCSI_RESIDUAL_NO_RESIDUAL && st->residual != 0) {
-        s = Status::Fail(EIO, fmt::format("{}: short read at LBA {} ({} bytes missing)", self->name_,
-                                          c.lba, st->residual));
+        s = Status::Fail(EIO, fmt::format("{}: short read at LBA {} ({} bytes missing)",
+                                          self->name_, c.lba, st->residual));
     }
     if (st) scsi_free_scsi_task(st);
     --self->in_flight_;
@@ -478,8 +495,11 @@ void IscsiPath::OnCommandDone(iscsi_context*, int status, void* data, void* task
                 self->counters_.writes++;
                 self->counters_.bytes_written += bytes;
                 break;
-            case CommandKind::kSyncCache: self->counters_.syncs++; break;
-            case CommandKind::kTestUnitReady: break;
+            case CommandKind::kSyncCache:
+                self->counters_.syncs++;
+                break;
+            case CommandKind::kTestUnitReady:
+                break;
         }
     } else {
         self->counters_.failures++;

@@ -41,19 +41,19 @@ namespace lunfs {
 struct IscsiPathOptions {
     IscsiUrl url;
     std::string initiator_name = "iqn.2026-11.io.lunfs:initiator";
-    std::string chap_secret;  // used when url.user is set; never logged or shown
-    int login_timeout_s = 15;     // TCP connect, login and the first probe commands
-    int relogin_timeout_s = 5;    // the same when logging in again after a failure
-    int command_timeout_s = 30;   // each SCSI command once logged in
-    uint32_t queue_depth = 64;    // commands in flight on the session at most
+    std::string chap_secret;     // used when url.user is set; never logged or shown
+    int login_timeout_s = 15;    // TCP connect, login and the first probe commands
+    int relogin_timeout_s = 5;   // the same when logging in again after a failure
+    int command_timeout_s = 30;  // each SCSI command once logged in
+    uint32_t queue_depth = 64;   // commands in flight on the session at most
     std::chrono::milliseconds health_interval{1000};  // idle check period
-    int health_timeout_s = 3;                          // a check's own timeout
-    std::chrono::milliseconds reconnect_min{250};      // first backoff after a failure
-    std::chrono::milliseconds reconnect_max{8000};     // backoff doubles up to this
+    int health_timeout_s = 3;                         // a check's own timeout
+    std::chrono::milliseconds reconnect_min{250};     // first backoff after a failure
+    std::chrono::milliseconds reconnect_max{8000};    // backoff doubles up to this
 };
 
 class IscsiPath final : public PathIo {
-public:
+  public:
     // Connects, logs in, and reads INQUIRY (standard, VPD 0x80, 0x83, 0xB0) and READ
     // CAPACITY(16). Returns a path in state kUp, or one line saying why there is none.
     static Result<std::shared_ptr<IscsiPath>> Open(IscsiPathOptions options);
@@ -69,7 +69,7 @@ public:
     void SetStateListener(StateListener listener) override;
     void Reset(std::string reason) override;
 
-private:
+  private:
     struct Task;
 
     explicit IscsiPath(IscsiPathOptions options);
@@ -113,7 +113,7 @@ private:
     std::string portal_;  // numeric host:port
     uint32_t isid_ = 0;   // the same for every login, so the target reinstates the session
     iscsi_context* ctx_ = nullptr;
-    bool opened_ = false;  // Open() succeeded; failures from now on are followed by reconnects
+    bool opened_ = false;   // Open() succeeded; failures from now on are followed by reconnects
     std::string identity_;  // the LUN's identity at the first login
     std::chrono::milliseconds backoff_{0};
     std::chrono::steady_clock::time_point reconnect_at_;

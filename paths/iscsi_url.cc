@@ -1,10 +1,10 @@
 #include "paths/iscsi_url.h"
 
+#include <fmt/format.h>
+
 #include <cctype>
 #include <cerrno>
 #include <charconv>
-
-#include <fmt/format.h>
 
 namespace lunfs {
 
@@ -12,7 +12,9 @@ namespace {
 
 constexpr std::string_view kScheme = "iscsi://";
 
-Status Bad(std::string_view why) { return Status::Fail(EINVAL, fmt::format("bad iSCSI URL: {}", why)); }
+Status Bad(std::string_view why) {
+    return Status::Fail(EINVAL, fmt::format("bad iSCSI URL: {}", why));
+}
 
 int HexValue(char c) {
     if (c >= '0' && c <= '9') return c - '0';
@@ -64,11 +66,12 @@ Status CheckHost(std::string_view host, bool bracketed) {
     if (host.empty()) return Bad("empty host");
     for (char c : host) {
         bool ok = bracketed ? (std::isxdigit(static_cast<unsigned char>(c)) || c == ':' || c == '.')
-                            : (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' ||
-                               c == '_');
+                            : (std::isalnum(static_cast<unsigned char>(c)) || c == '-' ||
+                               c == '.' || c == '_');
         if (!ok) return Bad(fmt::format("character '{}' is not allowed in the host", c));
     }
-    if (bracketed && host.find(':') == std::string_view::npos) return Bad("bracketed host is not IPv6");
+    if (bracketed && host.find(':') == std::string_view::npos)
+        return Bad("bracketed host is not IPv6");
     return Status::Ok();
 }
 
@@ -91,9 +94,7 @@ std::string IscsiUrl::PortalUrl() const {
     return fmt::format("iscsi://{}{}{}", user, user.empty() ? "" : "@", Portal());
 }
 
-std::string IscsiUrl::ToString() const {
-    return fmt::format("{}/{}/{}", PortalUrl(), target, lun);
-}
+std::string IscsiUrl::ToString() const { return fmt::format("{}/{}/{}", PortalUrl(), target, lun); }
 
 Result<IscsiUrl> ParseIscsiUrl(std::string_view text) {
     if (!text.starts_with(kScheme)) return Bad("must start with iscsi://");
@@ -113,7 +114,8 @@ Result<IscsiUrl> ParseIscsiUrl(std::string_view text) {
         }
         if (user.empty()) return Bad("empty user name before '@'");
         for (char c : user) {
-            if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f) return Bad("bad character in user name");
+            if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f)
+                return Bad("bad character in user name");
         }
         url.user = std::string(user);
     }
@@ -150,7 +152,8 @@ Result<IscsiUrl> ParseIscsiUrl(std::string_view text) {
     }
 
     const size_t lun_slash = path.rfind('/');
-    if (lun_slash == std::string_view::npos) return Bad("missing the /LUN number after the target name");
+    if (lun_slash == std::string_view::npos)
+        return Bad("missing the /LUN number after the target name");
     std::string_view lun_text = path.substr(lun_slash + 1);
     if (lun_text.empty()) return Bad("empty LUN");
     int lun = -1;

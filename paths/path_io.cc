@@ -4,20 +4,28 @@ namespace lunfs {
 
 const char* CommandKindName(CommandKind kind) {
     switch (kind) {
-        case CommandKind::kRead: return "READ(16)";
-        case CommandKind::kWrite: return "WRITE(16)";
-        case CommandKind::kSyncCache: return "SYNCHRONIZE CACHE(16)";
-        case CommandKind::kTestUnitReady: return "TEST UNIT READY";
+        case CommandKind::kRead:
+            return "READ(16)";
+        case CommandKind::kWrite:
+            return "WRITE(16)";
+        case CommandKind::kSyncCache:
+            return "SYNCHRONIZE CACHE(16)";
+        case CommandKind::kTestUnitReady:
+            return "TEST UNIT READY";
     }
     return "?";
 }
 
 const char* PathStateName(PathState state) {
     switch (state) {
-        case PathState::kConnecting: return "connecting";
-        case PathState::kUp: return "up";
-        case PathState::kDown: return "down";
-        case PathState::kClosed: return "closed";
+        case PathState::kConnecting:
+            return "connecting";
+        case PathState::kUp:
+            return "up";
+        case PathState::kDown:
+            return "down";
+        case PathState::kClosed:
+            return "closed";
     }
     return "?";
 }

@@ -26,10 +26,10 @@ struct LunInfo {
 };
 
 enum class CommandKind : uint8_t {
-    kRead,            // READ(16)
-    kWrite,           // WRITE(16)
-    kSyncCache,       // SYNCHRONIZE CACHE(16) of the whole LUN
-    kTestUnitReady,   // TEST UNIT READY
+    kRead,           // READ(16)
+    kWrite,          // WRITE(16)
+    kSyncCache,      // SYNCHRONIZE CACHE(16) of the whole LUN
+    kTestUnitReady,  // TEST UNIT READY
 };
 
 const char* CommandKindName(CommandKind kind);
@@ -64,14 +64,14 @@ struct PathCounters {
 };
 
 class PathIo {
-public:
+  public:
     virtual ~PathIo() = default;
 
     // Queues a command. Thread-safe; `done` runs on the path's own thread, never inside Submit.
     virtual void Submit(PathCommand command) = 0;
 
     virtual PathState state() const = 0;
-    virtual const LunInfo& info() const = 0;  // fixed once the path is open
+    virtual const LunInfo& info() const = 0;      // fixed once the path is open
     virtual const std::string& name() const = 0;  // for logs and status: the portal URL
     virtual const PathCounters& counters() const = 0;
 

@@ -1,8 +1,8 @@
 #include "paths/scsi_pages.h"
 
-#include <cerrno>
-
 #include <fmt/format.h>
+
+#include <cerrno>
 
 namespace lunfs {
 
@@ -17,7 +17,9 @@ uint32_t Be32(Bytes b, size_t at) {
     return static_cast<uint32_t>(b[at]) << 24 | static_cast<uint32_t>(b[at + 1]) << 16 |
            static_cast<uint32_t>(b[at + 2]) << 8 | b[at + 3];
 }
-uint64_t Be64(Bytes b, size_t at) { return static_cast<uint64_t>(Be32(b, at)) << 32 | Be32(b, at + 4); }
+uint64_t Be64(Bytes b, size_t at) {
+    return static_cast<uint64_t>(Be32(b, at)) << 32 | Be32(b, at + 4);
+}
 
 // Printable ASCII with the padding spaces and NULs around it removed.
 std::string Text(Bytes b) {
@@ -48,11 +50,16 @@ Result<Bytes> VpdBody(Bytes page, uint8_t code, std::string_view what) {
 std::string Designator::ToString() const {
     Bytes v(value);
     switch (type) {
-        case 1: return "t10." + Text(v);
-        case 2: return "eui." + Hex(v);
-        case 3: return "naa." + Hex(v);
-        case 8: return "name." + Text(v);
-        default: return fmt::format("type{}.{}", type, Hex(v));
+        case 1:
+            return "t10." + Text(v);
+        case 2:
+            return "eui." + Hex(v);
+        case 3:
+            return "naa." + Hex(v);
+        case 8:
+            return "name." + Text(v);
+        default:
+            return fmt::format("type{}.{}", type, Hex(v));
     }
 }
 

@@ -16,11 +16,11 @@ namespace lunfs {
 using Bytes = std::span<const uint8_t>;
 
 struct StandardInquiry {
-    uint8_t qualifier = 0;        // 0: a LUN is connected here; 3: no LUN at this address
-    uint8_t device_type = 0;      // 0: direct-access block device
-    std::string vendor;           // trimmed
-    std::string product;          // trimmed
-    std::string revision;         // trimmed
+    uint8_t qualifier = 0;    // 0: a LUN is connected here; 3: no LUN at this address
+    uint8_t device_type = 0;  // 0: direct-access block device
+    std::string vendor;       // trimmed
+    std::string product;      // trimmed
+    std::string revision;     // trimmed
 };
 
 struct Designator {

@@ -1,8 +1,8 @@
 #include "paths/scsi_status.h"
 
-#include <cerrno>
-
 #include <fmt/format.h>
+
+#include <cerrno>
 
 namespace lunfs {
 
@@ -15,7 +15,8 @@ Status FromSense(const Sense& s, std::string_view what) {
         case sense_key::kRecoveredError:
             return Status::Ok();
         case sense_key::kNotReady:
-            if (s.asc == 0x3a) return Status::WithSense(ENOMEDIUM, false, s, msg("medium not present"));
+            if (s.asc == 0x3a)
+                return Status::WithSense(ENOMEDIUM, false, s, msg("medium not present"));
             if (s.asc == 0x04 && (s.ascq == 0x0a || s.ascq == 0x0b || s.ascq == 0x0c)) {
                 // ALUA transition, standby or unavailable: this port cannot serve, another may.
                 return Status::WithSense(EAGAIN, true, s, msg("port not ready (ALUA state)"))
@@ -29,7 +30,8 @@ Status FromSense(const Sense& s, std::string_view what) {
         case sense_key::kIllegalRequest:
             if (s.asc == 0x21) return Status::WithSense(EINVAL, false, s, msg("LBA out of range"));
             if (s.asc == 0x25) return Status::WithSense(ENXIO, false, s, msg("LUN not supported"));
-            if (s.asc == 0x20) return Status::WithSense(EOPNOTSUPP, false, s, msg("command not supported"));
+            if (s.asc == 0x20)
+                return Status::WithSense(EOPNOTSUPP, false, s, msg("command not supported"));
             return Status::WithSense(EINVAL, false, s, msg("illegal request"));
         case sense_key::kUnitAttention:
             return Status::WithSense(EAGAIN, true, s, msg("unit attention"));
@@ -65,9 +67,11 @@ Status ClassifyScsi(uint32_t status, const Sense& sense, std::string_view what) 
         case ScsiStatus::kReservationConflict:
             return Status::Fail(EBADE, msg("reservation conflict"));
         case ScsiStatus::kRedirect:
-            return Status::Retryable(EHOSTUNREACH, msg("target redirected the session"), Scope::kPath);
+            return Status::Retryable(EHOSTUNREACH, msg("target redirected the session"),
+                                     Scope::kPath);
         case ScsiStatus::kCancelled:
-            return Status::Retryable(ECANCELED, msg("cancelled, the session is going away"), Scope::kPath);
+            return Status::Retryable(ECANCELED, msg("cancelled, the session is going away"),
+                                     Scope::kPath);
         case ScsiStatus::kTransportError:
             return Status::Retryable(ENOTCONN, msg("connection failed"), Scope::kPath);
         case ScsiStatus::kTimeout:

@@ -19,10 +19,10 @@ enum class ScsiStatus : uint32_t {
     kTaskSetFull = 0x28,
     kAcaActive = 0x30,
     kTaskAborted = 0x40,
-    kRedirect = 0x101,            // libiscsi: target asked us to log in elsewhere
-    kCancelled = 0x0f000000,      // libiscsi: the task was cancelled locally
-    kTransportError = 0x0f000001, // libiscsi: the connection failed under the task
-    kTimeout = 0x0f000002,        // libiscsi: no answer within the command timeout
+    kRedirect = 0x101,             // libiscsi: target asked us to log in elsewhere
+    kCancelled = 0x0f000000,       // libiscsi: the task was cancelled locally
+    kTransportError = 0x0f000001,  // libiscsi: the connection failed under the task
+    kTimeout = 0x0f000002,         // libiscsi: no answer within the command timeout
 };
 
 // Sense keys (SPC-5).

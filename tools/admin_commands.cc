@@ -1,16 +1,15 @@
 #include "tools/admin_commands.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
-#include <sstream>
-
-#include <fmt/format.h>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 namespace lunfs {
 
@@ -25,7 +24,9 @@ bool ReadControl(const std::string& mountpoint, const char* name, std::string& o
     return true;
 }
 
-std::string Mib(uint64_t bytes) { return fmt::format("{:.1f}", static_cast<double>(bytes) / (1 << 20)); }
+std::string Mib(uint64_t bytes) {
+    return fmt::format("{:.1f}", static_cast<double>(bytes) / (1 << 20));
+}
 
 }  // namespace
 
@@ -45,21 +46,23 @@ int RunStatus(const std::string& mountpoint, bool json) {
         return 1;
     }
     for (const auto& lun : doc["luns"]) {
-        fmt::print("{}  {}  {} {}  {} MiB, {} B blocks  policy {}  requests {} (failed {})  "
-                   "queued {}\n",
-                   lun["file"].get<std::string>(), lun["identity"].get<std::string>(),
-                   lun["vendor"].get<std::string>(), lun["product"].get<std::string>(),
-                   lun["capacity_bytes"].get<uint64_t>() >> 20, lun["block_size"].get<uint32_t>(),
-                   lun["policy"].get<std::string>(), lun["requests"].get<uint64_t>(),
-                   lun["failed_requests"].get<uint64_t>(), lun["queued_extents"].get<uint64_t>());
+        fmt::print(
+            "{}  {}  {} {}  {} MiB, {} B blocks  policy {}  requests {} (failed {})  "
+            "queued {}\n",
+            lun["file"].get<std::string>(), lun["identity"].get<std::string>(),
+            lun["vendor"].get<std::string>(), lun["product"].get<std::string>(),
+            lun["capacity_bytes"].get<uint64_t>() >> 20, lun["block_size"].get<uint32_t>(),
+            lun["policy"].get<std::string>(), lun["requests"].get<uint64_t>(),
+            lun["failed_requests"].get<uint64_t>(), lun["queued_extents"].get<uint64_t>());
         fmt::print("  {:<52} {:<6} {:<9} {:>5} {:>10} {:>10} {:>8} {:>8} {:>7} {:>8}\n", "path",
-                   "state", "use", "infl", "read MiB", "write MiB", "lat us", "p99 us",
-                   "retries", "failures");
+                   "state", "use", "infl", "read MiB", "write MiB", "lat us", "p99 us", "retries",
+                   "failures");
         for (const auto& p : lun["paths"]) {
             fmt::print("  {:<52} {:<6} {:<9} {:>5} {:>10} {:>10} {:>8} {:>8} {:>7} {:>8}\n",
                        p["url"].get<std::string>(), p["state"].get<std::string>(),
                        p["use"].get<std::string>(), p["in_flight"].get<uint64_t>(),
-                       Mib(p["bytes_read"].get<uint64_t>()), Mib(p["bytes_written"].get<uint64_t>()),
+                       Mib(p["bytes_read"].get<uint64_t>()),
+                       Mib(p["bytes_written"].get<uint64_t>()),
                        p["latency_ewma_us"].get<uint64_t>(), p["latency_p99_us"].get<uint64_t>(),
                        p["retries"].get<uint64_t>(), p["failures"].get<uint64_t>());
         }
@@ -67,8 +70,8 @@ int RunStatus(const std::string& mountpoint, bool json) {
     return 0;
 }
 
-int RunPathCommand(const std::string& verb, const std::string& mountpoint,
-                   const std::string& file, const std::string& url) {
+int RunPathCommand(const std::string& verb, const std::string& mountpoint, const std::string& file,
+                   const std::string& url) {
     const std::string control = mountpoint + "/.lunfs/paths";
     const int fd = open(control.c_str(), O_WRONLY);
     if (fd < 0) {

@@ -9,7 +9,7 @@ namespace lunfs {
 int RunStatus(const std::string& mountpoint, bool json);
 
 // verb is "add" or "remove": adds or removes a path of the LUN file `file` at runtime.
-int RunPathCommand(const std::string& verb, const std::string& mountpoint,
-                   const std::string& file, const std::string& url);
+int RunPathCommand(const std::string& verb, const std::string& mountpoint, const std::string& file,
+                   const std::string& url);
 
 }  // namespace lunfs

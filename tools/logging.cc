@@ -1,19 +1,20 @@
 #include "tools/logging.h"
 
-#include <cerrno>
-
 #include <fmt/format.h>
 #include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/sinks/syslog_sink.h>
 #include <spdlog/spdlog.h>
 
+#include <cerrno>
+
 namespace lunfs {
 
 Status ValidateLogLevel(const std::string& level) {
     if (spdlog::level::from_str(level) == spdlog::level::off && level != "off") {
         return Status::Fail(EINVAL, fmt::format("unknown log level '{}' (use trace, debug, info, "
-                                                "warn, error, critical or off)", level));
+                                                "warn, error, critical or off)",
+                                                level));
     }
     return Status::Ok();
 }

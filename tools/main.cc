@@ -41,30 +41,36 @@ int main(int argc, char** argv) {
                   "File holding the CHAP secret for the URL's user (mode 0600); "
                   "else $LUNFS_CHAP_SECRET");
     m->add_option("--login-timeout", mount.login_timeout_s, "Seconds to connect and log in")
-        ->capture_default_str()->check(CLI::Range(1, 600));
+        ->capture_default_str()
+        ->check(CLI::Range(1, 600));
     m->add_option("--command-timeout", mount.command_timeout_s, "Seconds for one SCSI command")
-        ->capture_default_str()->check(CLI::Range(1, 3600));
+        ->capture_default_str()
+        ->check(CLI::Range(1, 3600));
     m->add_option("--queue-depth", mount.queue_depth, "SCSI commands in flight per session")
-        ->capture_default_str()->check(CLI::Range(1, 1024));
+        ->capture_default_str()
+        ->check(CLI::Range(1, 1024));
     m->add_option("--max-extent", mount.max_extent_kib,
                   "Largest single SCSI command, KiB (capped by the LUN's limit)")
-        ->capture_default_str()->check(CLI::Range(4, 16384));
+        ->capture_default_str()
+        ->check(CLI::Range(4, 16384));
     m->add_option("--policy", mount.policy,
                   "How requests use the paths: spread (every request over every live path), "
                   "round-robin, queue-depth, service-time, failover")
         ->capture_default_str();
     m->add_option("--rr-switch-every", mount.rr_switch_every,
                   "round-robin: requests per path before switching")
-        ->capture_default_str()->check(CLI::Range(1, 1000000));
+        ->capture_default_str()
+        ->check(CLI::Range(1, 1000000));
     m->add_option("--no-path-timeout", mount.no_path_timeout_s,
                   "Seconds I/O waits for a path when none is live, then fails (0: at once)")
         ->capture_default_str();
     m->add_option("--fuse-threads", mount.fuse_threads, "FUSE worker threads at most")
-        ->capture_default_str()->check(CLI::Range(1, 256));
+        ->capture_default_str()
+        ->check(CLI::Range(1, 256));
     m->add_option("--log-level", mount.log_level,
-                  "trace, debug, info, warn, error, critical or off")->capture_default_str();
-    m->add_option("--log-file", mount.log_file,
-                  "Log here (default: stderr with -f, else syslog)");
+                  "trace, debug, info, warn, error, critical or off")
+        ->capture_default_str();
+    m->add_option("--log-file", mount.log_file, "Log here (default: stderr with -f, else syslog)");
 
     std::string unmount_point;
     int unmount_timeout = 60;
@@ -72,7 +78,8 @@ int main(int argc, char** argv) {
     u->alias("umount");
     u->add_option("mountpoint", unmount_point, "Directory a lunfs mount is on")->required();
     u->add_option("--timeout", unmount_timeout, "Seconds to wait for the daemon")
-        ->capture_default_str()->check(CLI::Range(1, 3600));
+        ->capture_default_str()
+        ->check(CLI::Range(1, 3600));
 
     std::string status_point;
     bool status_json = false;
@@ -82,7 +89,9 @@ int main(int argc, char** argv) {
 
     std::string path_verb, path_point, path_file, path_url;
     CLI::App* pc = app.add_subcommand("path", "Add or remove a path of a mounted LUN");
-    pc->add_option("verb", path_verb, "add or remove")->required()->check(CLI::IsMember({"add", "remove"}));
+    pc->add_option("verb", path_verb, "add or remove")
+        ->required()
+        ->check(CLI::IsMember({"add", "remove"}));
     pc->add_option("mountpoint", path_point, "Directory a lunfs mount is on")->required();
     pc->add_option("file", path_file, "The LUN's file name in the mount (e.g. lun1)")->required();
     pc->add_option("url", path_url, "iscsi://host[:port]/target-iqn/lun of the path")->required();

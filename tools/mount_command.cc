@@ -1,20 +1,19 @@
 #include "tools/mount_command.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <ctime>
 #include <memory>
-#include <algorithm>
 #include <mutex>
 #include <set>
 #include <sstream>
 #include <thread>
-
-#include <fmt/format.h>
-#include <spdlog/spdlog.h>
 
 #include "core/rmw_device.h"
 #include "engine/executor.h"
@@ -37,7 +36,7 @@ constexpr int kExitBadInput = 2;
 // Where the outcome of mounting goes: stderr in the foreground; in the background, a pipe to the
 // parent process, which prints it and exits with it.
 class Reporter {
-public:
+  public:
     explicit Reporter(int fd) : fd_(fd) {}
     void Ready() { Send("OK\n"); }
     int Failed(const Status& s, int code) {
@@ -49,7 +48,7 @@ public:
         return code;
     }
 
-private:
+  private:
     void Send(const std::string& line) {
         if (fd_ < 0) return;
         [[maybe_unused]] ssize_t n = write(fd_, line.data(), line.size());
@@ -119,8 +118,8 @@ EngineOptions MakeEngineOptions(const MountCommandOptions& o) {
     eo.picker.policy = *ParsePolicy(o.policy);
     eo.picker.switch_every = o.rr_switch_every;
     eo.max_extent_bytes = o.max_extent_kib * 1024;
-    eo.no_path_timeout = std::chrono::duration_cast<Duration>(
-        std::chrono::duration<double>(o.no_path_timeout_s));
+    eo.no_path_timeout =
+        std::chrono::duration_cast<Duration>(std::chrono::duration<double>(o.no_path_timeout_s));
     eo.deadline_ceiling = std::chrono::seconds(o.command_timeout_s);
     return eo;
 }
@@ -148,9 +147,10 @@ Result<std::vector<MountedLun>> OpenLuns(const MountCommandOptions& o,
         }
         for (const auto& [other, other_id] : seen) {
             if (other.target == url.target && other.lun == url.lun && other_id != id) {
-                return Status::Fail(EINVAL, fmt::format(
-                    "{} and {} name the same LUN but reach different ones: {} vs {}",
-                    other.ToString(), url.ToString(), other_id, id));
+                return Status::Fail(
+                    EINVAL,
+                    fmt::format("{} and {} name the same LUN but reach different ones: {} vs {}",
+                                other.ToString(), url.ToString(), other_id, id));
             }
         }
         seen.emplace_back(url, id);
@@ -159,23 +159,28 @@ Result<std::vector<MountedLun>> OpenLuns(const MountCommandOptions& o,
         });
         if (it == groups.end()) {
             const size_t index = groups.size();
-            groups.push_back({index < o.names.size() ? o.names[index] : fmt::format("lun{}", url.lun), {}});
+            groups.push_back(
+                {index < o.names.size() ? o.names[index] : fmt::format("lun{}", url.lun), {}});
             it = groups.end() - 1;
-        } else if (it->paths.front()->info().capacity.blocks != path.value()->info().capacity.blocks) {
+        } else if (it->paths.front()->info().capacity.blocks !=
+                   path.value()->info().capacity.blocks) {
             return Status::Fail(EINVAL, fmt::format("{} shows another capacity than the LUN's "
-                                                    "other paths", url.ToString()));
+                                                    "other paths",
+                                                    url.ToString()));
         }
         it->paths.push_back(std::move(path).value());
     }
     if (o.names.size() > groups.size()) {
-        return Status::Fail(EINVAL, fmt::format("{} --name values for {} LUN(s)", o.names.size(),
-                                                groups.size()));
+        return Status::Fail(
+            EINVAL, fmt::format("{} --name values for {} LUN(s)", o.names.size(), groups.size()));
     }
     std::vector<MountedLun> out;
     for (Group& g : groups) {
-        if (std::any_of(out.begin(), out.end(), [&](const MountedLun& m) { return m.file == g.name; })) {
+        if (std::any_of(out.begin(), out.end(),
+                        [&](const MountedLun& m) { return m.file == g.name; })) {
             return Status::Fail(EINVAL, fmt::format("two LUNs would both be named '{}'; name them "
-                                                    "with --name", g.name));
+                                                    "with --name",
+                                                    g.name));
         }
         spdlog::info("{}: LUN {} over {} path(s)", g.name, g.paths.front()->info().identity,
                      g.paths.size());
@@ -190,8 +195,10 @@ Status CheckNames(const MountCommandOptions& o) {
     for (const std::string& name : o.names) {
         if (name.empty() || name.size() > 255 || name.find('/') != std::string::npos ||
             name.starts_with('.')) {
-            return Status::Fail(EINVAL, fmt::format("'{}' cannot be a file name (1 to 255 bytes, no "
-                                                    "'/', not starting with '.')", name));
+            return Status::Fail(EINVAL,
+                                fmt::format("'{}' cannot be a file name (1 to 255 bytes, no "
+                                            "'/', not starting with '.')",
+                                            name));
         }
     }
     return Status::Ok();
@@ -199,14 +206,15 @@ Status CheckNames(const MountCommandOptions& o) {
 
 // `.lunfs/paths` commands: "add FILE URL" and "remove FILE URL".
 Status RunPathsCommand(std::string_view text, const std::vector<MountedLun>& luns,
-                   const MountCommandOptions& o, const std::string& secret) {
+                       const MountCommandOptions& o, const std::string& secret) {
     std::istringstream in{std::string(text)};
     std::string verb, file, url_text, extra;
     in >> verb >> file >> url_text;
     if ((verb != "add" && verb != "remove") || url_text.empty() || (in >> extra)) {
         return Status::Fail(EINVAL, "usage: add|remove FILE URL");
     }
-    auto lun = std::find_if(luns.begin(), luns.end(), [&](const MountedLun& m) { return m.file == file; });
+    auto lun =
+        std::find_if(luns.begin(), luns.end(), [&](const MountedLun& m) { return m.file == file; });
     if (lun == luns.end()) return Status::Fail(ENOENT, fmt::format("no LUN file '{}'", file));
     Result<IscsiUrl> url = ParseIscsiUrl(url_text);
     if (!url.ok()) return url.status();
@@ -234,7 +242,8 @@ int RunMount(const MountCommandOptions& o) {
     if (Status s = CheckNames(o); !s.ok()) return bad(s);
     if (!ParsePolicy(o.policy)) {
         return bad(Status::Fail(EINVAL, fmt::format("unknown policy '{}' (spread, round-robin, "
-                                                    "queue-depth, service-time, failover)", o.policy)));
+                                                    "queue-depth, service-time, failover)",
+                                                    o.policy)));
     }
     if (o.no_path_timeout_s < 0 || o.no_path_timeout_s > 3600) {
         return bad(Status::Fail(EINVAL, "--no-path-timeout must be 0 to 3600 seconds"));
@@ -253,13 +262,15 @@ int RunMount(const MountCommandOptions& o) {
     Reporter report(o.foreground ? -1 : Daemonize());
     SetUpLogging(o.log_level, o.foreground, o.log_file);
 
-    auto executor = std::make_shared<TbbExecutor>(static_cast<int>(std::max(1u, std::thread::hardware_concurrency() / 2)));
+    auto executor = std::make_shared<TbbExecutor>(
+        static_cast<int>(std::max(1u, std::thread::hardware_concurrency() / 2)));
     Result<std::vector<MountedLun>> opened = OpenLuns(o, urls, secret.value(), executor);
     if (!opened.ok()) return report.Failed(opened.status(), kExitFailed);
     const std::vector<MountedLun> mounted = std::move(opened).value();
 
     std::vector<LunFile> files;
-    for (const MountedLun& m : mounted) files.push_back({m.file, std::make_shared<RmwDevice>(m.device)});
+    for (const MountedLun& m : mounted)
+        files.push_back({m.file, std::make_shared<RmwDevice>(m.device)});
     std::string last_result = "ok\n";  // what the last paths command said
     std::mutex last_mu;
     std::vector<ControlFile> control = {
@@ -288,7 +299,8 @@ int RunMount(const MountCommandOptions& o) {
     mount_options.allow_other = o.allow_other;
     mount_options.read_only = o.read_only;
     mount_options.fsname = fmt::format("lunfs:{}", urls.front().target);
-    Result<std::unique_ptr<FuseSession>> session = FuseSession::Mount(fs, o.mountpoint, mount_options);
+    Result<std::unique_ptr<FuseSession>> session =
+        FuseSession::Mount(fs, o.mountpoint, mount_options);
     if (!session.ok()) return report.Failed(session.status(), kExitFailed);
 
     spdlog::info("mounted {} LUN(s) on {}", mounted.size(), o.mountpoint);

@@ -32,7 +32,8 @@ CommandResult Shell(const std::string& command) {
 std::string MissingPrerequisite() {
     if (geteuid() != 0) return "integration tests need root (tgtd, mounts)";
     if (access("/dev/fuse", R_OK | W_OK) != 0) return "no usable /dev/fuse";
-    if (Shell("command -v tgtd tgtadm fusermount3").exit_code != 0) return "tgt or fuse3 not installed";
+    if (Shell("command -v tgtd tgtadm fusermount3").exit_code != 0)
+        return "tgt or fuse3 not installed";
     return "";
 }
 
@@ -51,7 +52,8 @@ void WriteFile(const std::string& path, const std::vector<char>& data, uint64_t 
         out.seekp(static_cast<std::streamoff>(offset));
         out.write(data.data(), static_cast<std::streamsize>(data.size()));
     }
-    if (size != 0) [[maybe_unused]] int rc = truncate(path.c_str(), static_cast<off_t>(size));
+    if (size != 0) [[maybe_unused]]
+        int rc = truncate(path.c_str(), static_cast<off_t>(size));
 }
 
 TempDir::TempDir() {
@@ -122,8 +124,10 @@ PortFault::PortFault(const std::vector<int>& ports, bool drop) {
     std::string rules;
     const std::string verdict = drop ? "drop" : "reject with tcp reset";
     for (int port : ports) {
-        rules += "add rule inet " + table_ + " out tcp dport " + std::to_string(port) + " " + verdict + "\n";
-        rules += "add rule inet " + table_ + " out tcp sport " + std::to_string(port) + " " + verdict + "\n";
+        rules += "add rule inet " + table_ + " out tcp dport " + std::to_string(port) + " " +
+                 verdict + "\n";
+        rules += "add rule inet " + table_ + " out tcp sport " + std::to_string(port) + " " +
+                 verdict + "\n";
     }
     const std::string file = "/tmp/" + table_ + ".nft";
     {
@@ -198,7 +202,8 @@ namespace {
 struct AlignedBuffer {
     explicit AlignedBuffer(size_t bytes) : size(bytes) {
         void* p = nullptr;
-        if (posix_memalign(&p, 4096, std::max<size_t>(bytes, 4096)) == 0) data = static_cast<char*>(p);
+        if (posix_memalign(&p, 4096, std::max<size_t>(bytes, 4096)) == 0)
+            data = static_cast<char*>(p);
     }
     ~AlignedBuffer() { std::free(data); }
     char* data = nullptr;

@@ -23,12 +23,12 @@ std::string MissingPrerequisite();
 
 // A temporary directory, removed with everything in it.
 class TempDir {
-public:
+  public:
     TempDir();
     ~TempDir();
     const std::string& path() const { return path_; }
 
-private:
+  private:
     std::string path_;
 };
 
@@ -37,7 +37,7 @@ struct LabOptions {
     int luns = 1;
     std::string size = "256M";
     int block_size = 512;
-    std::string chap_user;         // when set, the target demands CHAP
+    std::string chap_user;  // when set, the target demands CHAP
     std::string chap_secret_file;
     std::string iqn;  // default: derived from the directory name
 };
@@ -45,20 +45,20 @@ struct LabOptions {
 // nft rules that make some lab ports fail, removed on destruction. `drop` black-holes the
 // traffic; otherwise every packet is answered with a TCP reset.
 class PortFault {
-public:
+  public:
     PortFault(const std::vector<int>& ports, bool drop);
     ~PortFault();
     void Heal();  // removes the rules now
     bool ok() const { return ok_; }
 
-private:
+  private:
     std::string table_;
     bool ok_ = false;
 };
 
 // A tgtd serving LUNs on loopback, started by tools/lab.
 class Lab {
-public:
+  public:
     explicit Lab(const std::string& dir, const LabOptions& options = {});
     ~Lab();
     bool ok() const { return ok_; }
@@ -68,10 +68,10 @@ public:
     std::string Backing(int lun = 1) const;              // the LUN's backing file
     const std::string& Iqn() const { return env_.at("LAB_IQN"); }
     std::string Portal(int portal = 0) const;
-    int Port(int portal = 0) const;  // the TCP port of a portal
+    int Port(int portal = 0) const;                    // the TCP port of a portal
     std::vector<std::string> Urls(int lun = 1) const;  // one per portal
 
-private:
+  private:
     std::string dir_;
     bool ok_ = false;
     std::string error_;
@@ -80,7 +80,7 @@ private:
 
 // A lunfs mount in the background (`lunfs mount`), unmounted on destruction.
 class Mount {
-public:
+  public:
     // `args` go between "mount" and the mountpoint (options), `urls` after it.
     Mount(const std::string& mountpoint, const std::vector<std::string>& urls,
           const std::string& args = "");
@@ -88,11 +88,11 @@ public:
     bool ok() const { return result_.exit_code == 0; }
     const CommandResult& result() const { return result_; }
     std::string File(const std::string& name = "lun1") const { return mountpoint_ + "/" + name; }
-    std::string Stats() const;       // contents of .lunfs/stats
-    int Pid() const;                 // the daemon's pid
-    CommandResult Unmount();         // lunfs unmount; the destructor does nothing after it
+    std::string Stats() const;  // contents of .lunfs/stats
+    int Pid() const;            // the daemon's pid
+    CommandResult Unmount();    // lunfs unmount; the destructor does nothing after it
 
-private:
+  private:
     std::string mountpoint_;
     std::string log_;
     CommandResult result_;
@@ -102,7 +102,7 @@ private:
 // Base of every integration test: skips (or, with LUNFS_REQUIRE_INTEGRATION set, fails) where
 // the machine cannot run them, and gives each test its own temporary directory.
 class IntegrationTest : public ::testing::Test {
-protected:
+  protected:
     void SetUp() override;
     std::string Mp() const { return dir_.path() + "/mnt"; }
     std::string LabDir(const std::string& name = "lab") const { return dir_.path() + "/" + name; }

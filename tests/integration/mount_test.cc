@@ -1,6 +1,7 @@
 // End-to-end tests of one LUN over one path: a real tgtd, a real FUSE mount, and an independent
 // initiator (qemu's libiscsi driver, or the target's backing file) to check what reached the LUN.
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -8,12 +9,10 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cstring>
-#include <memory>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
-
-#include <gtest/gtest.h>
+#include <memory>
 
 #include "tests/integration/harness.h"
 
@@ -78,12 +77,12 @@ TEST_F(MountTest, FioVerifiesAtQueueDepth16With4JobsAndUnalignedSizesOn4KBlocks)
     Mount mount(Mp(), {lab.Url()});
     ASSERT_TRUE(mount.ok()) << mount.result().output;
 
-    CommandResult fio = Shell(
-        "fio --name=verify --filename=" + mount.File() +
-        " --direct=1 --ioengine=libaio --iodepth=16 --numjobs=4 --rw=randwrite"
-        " --bsrange=512-128k --size=24M --offset_increment=32M --verify=crc32c"
-        " --verify_fatal=1 --do_verify=1 --group_reporting --output-format=terse"
-        " --randseed=7 --verify_state_save=0");
+    CommandResult fio =
+        Shell("fio --name=verify --filename=" + mount.File() +
+              " --direct=1 --ioengine=libaio --iodepth=16 --numjobs=4 --rw=randwrite"
+              " --bsrange=512-128k --size=24M --offset_increment=32M --verify=crc32c"
+              " --verify_fatal=1 --do_verify=1 --group_reporting --output-format=terse"
+              " --randseed=7 --verify_state_save=0");
     EXPECT_EQ(fio.exit_code, 0) << fio.output;
     // terse v3: field 5 is the error count.
     EXPECT_NE(fio.output.find(";verify;0;"), std::string::npos) << fio.output;
@@ -131,8 +130,8 @@ TEST_F(MountTest, WritesPastTheEndFailWithEnospcAndStraddlingWritesAreShort) {
     EXPECT_EQ(pwrite(fd, buf.get(), 4096, kLunSize), -1);
     EXPECT_EQ(errno, ENOSPC);
     EXPECT_EQ(pwrite(fd, buf.get(), 8192, kLunSize - 4096), 4096);  // written up to the end
-    EXPECT_EQ(pread(fd, buf.get(), 4096, kLunSize), 0);              // EOF
-    EXPECT_EQ(pread(fd, buf.get(), 8192, kLunSize - 4096), 4096);    // short at the end only
+    EXPECT_EQ(pread(fd, buf.get(), 4096, kLunSize), 0);             // EOF
+    EXPECT_EQ(pread(fd, buf.get(), 8192, kLunSize - 4096), 4096);   // short at the end only
     close(fd);
     std::vector<char> tail = ReadFileRange(lab.Backing(), kLunSize - 4096, 4096);
     EXPECT_EQ(tail, std::vector<char>(4096, 0x5a));
@@ -154,7 +153,7 @@ TEST_F(MountTest, CpAndDdIntoTheLunFileWriteTheImageAndKeepTheSize) {
     EXPECT_EQ(ReadFileRange(lab.Backing(), 0, data.size()), data);
 
     CommandResult dd = Shell("dd if=" + image + " of=" + mount.File() +
-                           " bs=1M seek=20 conv=notrunc,fsync status=none");
+                             " bs=1M seek=20 conv=notrunc,fsync status=none");
     ASSERT_EQ(dd.exit_code, 0) << dd.output;
     EXPECT_EQ(ReadFileRange(lab.Backing(), 20 << 20, data.size()), data);
 
@@ -205,7 +204,7 @@ TEST_F(MountTest, UnmountWaitsForTheDaemonAndTheLunMountsAgain) {
 // ---- Bad input: one line, a non-zero exit, no mount left behind ----------------------------
 
 class MountErrorTest : public MountTest {
-protected:
+  protected:
     // Runs a mount expected to fail; checks the exit code, a one-line message containing
     // `expect`, and that nothing got mounted.
     void ExpectFailure(const std::vector<std::string>& urls, int code, const std::string& expect,
@@ -240,9 +239,7 @@ TEST_F(MountErrorTest, MissingLunAndUnknownTargetAreReported) {
 
 TEST_F(MountErrorTest, RefusedLoginIsReportedAndTheRightSecretMounts) {
     const std::string secret = dir_.path() + "/secret";
-    {
-        std::ofstream(secret) << "labsecret1234\n";
-    }
+    { std::ofstream(secret) << "labsecret1234\n"; }
     chmod(secret.c_str(), 0600);
     LabOptions lo;
     lo.chap_user = "labuser";
@@ -252,9 +249,7 @@ TEST_F(MountErrorTest, RefusedLoginIsReportedAndTheRightSecretMounts) {
     ExpectFailure({lab.Url()}, 1, "refused");  // no credentials
 
     const std::string wrong = dir_.path() + "/wrong";
-    {
-        std::ofstream(wrong) << "not-the-secret\n";
-    }
+    { std::ofstream(wrong) << "not-the-secret\n"; }
     chmod(wrong.c_str(), 0600);
     const std::string user_url = "iscsi://labuser@" + lab.Portal() + "/" + lab.Iqn() + "/1";
     ExpectFailure({user_url}, 1, "refused", "--chap-secret-file " + wrong);
@@ -272,10 +267,12 @@ TEST_F(MountErrorTest, RefusedLoginIsReportedAndTheRightSecretMounts) {
 TEST_F(MountErrorTest, MountpointProblemsAreReported) {
     const std::string file = dir_.path() + "/afile";
     std::ofstream(file) << "x";
-    CommandResult r = Shell(LunfsBinary() + " mount " + file + " iscsi://127.0.0.1/iqn.2026-11.x:y/1");
+    CommandResult r =
+        Shell(LunfsBinary() + " mount " + file + " iscsi://127.0.0.1/iqn.2026-11.x:y/1");
     EXPECT_EQ(r.exit_code, 2);
     EXPECT_NE(r.output.find("not a directory"), std::string::npos) << r.output;
-    r = Shell(LunfsBinary() + " mount " + dir_.path() + "/nowhere iscsi://127.0.0.1/iqn.2026-11.x:y/1");
+    r = Shell(LunfsBinary() + " mount " + dir_.path() +
+              "/nowhere iscsi://127.0.0.1/iqn.2026-11.x:y/1");
     EXPECT_EQ(r.exit_code, 2);
     EXPECT_NE(r.output.find("No such file"), std::string::npos) << r.output;
 }

@@ -1,16 +1,15 @@
 // Multipath end to end: one LUN on several portals of a real tgtd, paths failing under load by
 // nft rules, and data checked by fio's own verification and an independent initiator.
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
 #include <future>
-#include <thread>
-
-#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "tests/integration/harness.h"
 
@@ -20,7 +19,7 @@ namespace {
 using namespace std::chrono_literals;
 
 class MultipathTest : public IntegrationTest {
-protected:
+  protected:
     static nlohmann::json Status(const Mount& mount) {
         return nlohmann::json::parse(mount.Stats(), nullptr, false);
     }
@@ -121,9 +120,9 @@ TEST_F(MultipathTest, PathsAreAddedAndRemovedWhileMounted) {
     ASSERT_EQ(st["luns"][0]["paths"].size(), 2u) << st.dump();
     ASSERT_TRUE(WriteDirect(mount.File(), 0, data));
     EXPECT_EQ(ReadFileRange(lab.Backing(), 0, data.size()), data);
-    CommandResult last = Shell(LunfsBinary() + " path remove " + Mp() + " lun1 " + lab.Url(1) +
-                               " && " + LunfsBinary() + " path remove " + Mp() + " lun1 " +
-                               lab.Url(2));
+    CommandResult last =
+        Shell(LunfsBinary() + " path remove " + Mp() + " lun1 " + lab.Url(1) + " && " +
+              LunfsBinary() + " path remove " + Mp() + " lun1 " + lab.Url(2));
     EXPECT_NE(last.exit_code, 0);
     EXPECT_NE(last.output.find("last path"), std::string::npos) << last.output;
 }
@@ -159,7 +158,9 @@ TEST_P(PathFaultTest, FioSeesNoErrorWhileOnePathFailsAndThePathRejoins) {
 }
 
 INSTANTIATE_TEST_SUITE_P(DropOrReset, PathFaultTest, ::testing::Values(true, false),
-                         [](const ::testing::TestParamInfo<bool>& p) { return p.param ? "Blackholed" : "Reset"; });
+                         [](const ::testing::TestParamInfo<bool>& p) {
+                             return p.param ? "Blackholed" : "Reset";
+                         });
 
 TEST_F(MultipathTest, AllPathsDownQueuesIoWithinTheWindowAndFailsWithEioBeyondIt) {
     LabOptions lo;
@@ -173,7 +174,8 @@ TEST_F(MultipathTest, AllPathsDownQueuesIoWithinTheWindowAndFailsWithEioBeyondIt
     {  // Back within the window: the write completes.
         PortFault fault({lab.Port(0), lab.Port(1)}, true);
         ASSERT_TRUE(fault.ok());
-        auto write = std::async(std::launch::async, [&] { return WriteDirect(mount.File(), 0, data); });
+        auto write =
+            std::async(std::launch::async, [&] { return WriteDirect(mount.File(), 0, data); });
         std::this_thread::sleep_for(2s);
         fault.Heal();
         EXPECT_TRUE(write.get());
