@@ -54,15 +54,16 @@ int RunStatus(const std::string& mountpoint, bool json) {
             lun["capacity_bytes"].get<uint64_t>() >> 20, lun["block_size"].get<uint32_t>(),
             lun["policy"].get<std::string>(), lun["requests"].get<uint64_t>(),
             lun["failed_requests"].get<uint64_t>(), lun["queued_extents"].get<uint64_t>());
-        fmt::print("  {:<52} {:<6} {:<9} {:>5} {:>10} {:>10} {:>8} {:>8} {:>7} {:>8}\n", "path",
-                   "state", "use", "infl", "read MiB", "write MiB", "lat us", "p99 us", "retries",
-                   "failures");
+        fmt::print("  {:<52} {:<6} {:<9} {:>5} {:>10} {:>10} {:>8} {:>8} {:>8} {:>7} {:>8}\n",
+                   "path", "state", "use", "infl", "read MiB", "write MiB", "rate MiB", "lat us",
+                   "p99 us", "retries", "failures");
         for (const auto& p : lun["paths"]) {
-            fmt::print("  {:<52} {:<6} {:<9} {:>5} {:>10} {:>10} {:>8} {:>8} {:>7} {:>8}\n",
+            fmt::print("  {:<52} {:<6} {:<9} {:>5} {:>10} {:>10} {:>8} {:>8} {:>8} {:>7} {:>8}\n",
                        p["url"].get<std::string>(), p["state"].get<std::string>(),
                        p["use"].get<std::string>(), p["in_flight"].get<uint64_t>(),
                        Mib(p["bytes_read"].get<uint64_t>()),
                        Mib(p["bytes_written"].get<uint64_t>()),
+                       Mib(p["throughput_estimate_bps"].get<uint64_t>()),
                        p["latency_ewma_us"].get<uint64_t>(), p["latency_p99_us"].get<uint64_t>(),
                        p["retries"].get<uint64_t>(), p["failures"].get<uint64_t>());
         }
