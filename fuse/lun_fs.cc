@@ -22,6 +22,9 @@ constexpr const char* kControlDirName = ".lunfs";
 constexpr uint32_t kMaxIo = 1u << 20;  // max_read and max_write
 constexpr double kAttrTimeout = 1.0;
 
+// What an open control file reads: its contents as rendered at open.
+using ControlText = std::shared_ptr<const std::string>;
+
 LunFs* Self(fuse_req_t req) { return static_cast<LunFs*>(fuse_req_userdata(req)); }
 
 // A read in flight: the buffer lives until the reply has been sent.
@@ -194,7 +197,10 @@ void LunFs::Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
         case Kind::kControl: {
             if (writing && !control_[ino - kControlBase].command)
                 return (void)fuse_reply_err(req, EACCES);
-            auto* text = new std::string(control_[ino - kControlBase].render());
+            // The handle owns one reference; each read takes another for as long as its reply
+            // is being sent, so a release racing with the end of a read frees nothing in use.
+            auto* text = new ControlText(
+                std::make_shared<const std::string>(control_[ino - kControlBase].render()));
             fi->fh = reinterpret_cast<uint64_t>(text);
             fi->direct_io = 1;  // the size is not known in advance
             if (fuse_reply_open(req, fi) != 0) delete text;
@@ -210,7 +216,7 @@ void LunFs::Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
 
 void LunFs::Read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
     if (KindOf(ino) == Kind::kControl) {
-        const auto* text = reinterpret_cast<const std::string*>(fi->fh);
+        const ControlText text = *reinterpret_cast<const ControlText*>(fi->fh);
         const size_t start = std::min(static_cast<size_t>(off), text->size());
         fuse_reply_buf(req, text->data() + start, std::min(size, text->size() - start));
         return;
@@ -284,7 +290,7 @@ void LunFs::Fsync(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
 }
 
 void LunFs::Release(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
-    if (KindOf(ino) == Kind::kControl) delete reinterpret_cast<std::string*>(fi->fh);
+    if (KindOf(ino) == Kind::kControl) delete reinterpret_cast<ControlText*>(fi->fh);
     fuse_reply_err(req, 0);
 }
 
