@@ -243,11 +243,22 @@ void IscsiPath::Run() {
         }
     }
 
-    if (ctx_ && state_ == PathState::kUp) {
+    // Let what is in flight (a health check, usually) finish first: libiscsi calls back nothing
+    // that is still pending on a session it has logged out, so it would never be freed.
+    const auto drain_until = Clock::now() + std::chrono::seconds(options_.health_timeout_s + 1);
+    while (ctx_ && state_ == PathState::kUp && in_flight_ > 0 && !failure_ &&
+           Clock::now() < drain_until) {
+        pollfd fd = {iscsi_get_fd(ctx_), static_cast<short>(iscsi_which_events(ctx_)), 0};
+        if (poll(&fd, 1, 100) > 0 && iscsi_service(ctx_, fd.revents) < 0) {
+            Fail(Status::Retryable(ENOTCONN, name_ + ": connection lost while closing",
+                                   Scope::kPath));
+        }
+    }
+    if (ctx_ && state_ == PathState::kUp && in_flight_ == 0 && !failure_) {
         iscsi_set_timeout(ctx_, 3);
         iscsi_logout_sync(ctx_);
     }
-    TearDown();
+    TearDown();  // cancels (and calls back) whatever is still in flight on a logged-in session
     SetState(PathState::kClosed);
     FailQueued(Status::Retryable(ECANCELED, name_ + ": path closed", Scope::kPath));
     OpenFinished(Status::Fail(ECANCELED, name_ + ": closed while opening"));
