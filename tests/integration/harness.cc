@@ -59,6 +59,8 @@ void WriteFile(const std::string& path, const std::vector<char>& data, uint64_t 
 TempDir::TempDir() {
     char tmpl[] = "/tmp/lunfs-test-XXXXXX";
     path_ = mkdtemp(tmpl) ? tmpl : "";
+    // Who owns it: tools/sweep removes only directories whose owner is gone.
+    if (!path_.empty()) std::ofstream(path_ + "/owner.pid") << getpid() << "\n";
 }
 
 TempDir::~TempDir() {
