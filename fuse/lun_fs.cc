@@ -22,9 +22,6 @@ constexpr const char* kControlDirName = ".lunfs";
 constexpr uint32_t kMaxIo = 1u << 20;  // max_read and max_write
 constexpr double kAttrTimeout = 1.0;
 
-// What an open control file reads: its contents as rendered at open.
-using ControlText = std::shared_ptr<const std::string>;
-
 LunFs* Self(fuse_req_t req) { return static_cast<LunFs*>(fuse_req_userdata(req)); }
 
 // A read in flight: the buffer lives until the reply has been sent.
@@ -197,13 +194,19 @@ void LunFs::Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
         case Kind::kControl: {
             if (writing && !control_[ino - kControlBase].command)
                 return (void)fuse_reply_err(req, EACCES);
-            // The handle owns one reference; each read takes another for as long as its reply
+            // The table holds one reference; each read takes another for as long as its reply
             // is being sent, so a release racing with the end of a read frees nothing in use.
-            auto* text = new ControlText(
-                std::make_shared<const std::string>(control_[ino - kControlBase].render()));
-            fi->fh = reinterpret_cast<uint64_t>(text);
+            auto text = std::make_shared<const std::string>(control_[ino - kControlBase].render());
+            {
+                std::lock_guard lock(handles_mu_);
+                fi->fh = next_handle_++;
+                handles_.emplace(fi->fh, std::move(text));
+            }
             fi->direct_io = 1;  // the size is not known in advance
-            if (fuse_reply_open(req, fi) != 0) delete text;
+            if (fuse_reply_open(req, fi) != 0) {
+                std::lock_guard lock(handles_mu_);
+                handles_.erase(fi->fh);
+            }
             return;
         }
         case Kind::kRoot:
@@ -216,7 +219,13 @@ void LunFs::Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
 
 void LunFs::Read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
     if (KindOf(ino) == Kind::kControl) {
-        const ControlText text = *reinterpret_cast<const ControlText*>(fi->fh);
+        std::shared_ptr<const std::string> text;
+        {
+            std::lock_guard lock(handles_mu_);
+            auto it = handles_.find(fi->fh);
+            if (it == handles_.end()) return (void)fuse_reply_err(req, EBADF);
+            text = it->second;
+        }
         const size_t start = std::min(static_cast<size_t>(off), text->size());
         fuse_reply_buf(req, text->data() + start, std::min(size, text->size() - start));
         return;
@@ -290,7 +299,10 @@ void LunFs::Fsync(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
 }
 
 void LunFs::Release(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
-    if (KindOf(ino) == Kind::kControl) delete reinterpret_cast<ControlText*>(fi->fh);
+    if (KindOf(ino) == Kind::kControl) {
+        std::lock_guard lock(handles_mu_);
+        handles_.erase(fi->fh);
+    }
     fuse_reply_err(req, 0);
 }
 

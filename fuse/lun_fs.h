@@ -14,7 +14,9 @@
 #include <fuse_lowlevel.h>
 
 #include <functional>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -76,6 +78,13 @@ class LunFs {
     std::vector<LunFile> luns_;
     std::vector<ControlFile> control_;
     FsOptions options_;
+
+    // Open control files: what each handle reads, as rendered at its open. Kept here rather than
+    // behind the handle so that handles whose release never comes (the mount went away first)
+    // are freed with the file system.
+    std::mutex handles_mu_;
+    std::map<uint64_t, std::shared_ptr<const std::string>> handles_;  // guarded by handles_mu_
+    uint64_t next_handle_ = 1;                                        // guarded by handles_mu_
 };
 
 }  // namespace lunfs
