@@ -1,13 +1,15 @@
 # Per-portal bandwidth caps on the loopback device with htb + u32 (sourced by bench/run).
 #
-# One htb root on lo with a handle of our own, one class per capped port (both directions: tcp
-# dport P carries what the initiator sends, tcp sport P what the target sends back, so data,
-# ACKs, R2Ts and responses of a path share its cap), and a default class, effectively uncapped,
-# for every other loopback packet.
+# One htb root on lo with a handle of our own and, per capped port, two classes at the cap: one
+# for what the initiator sends (tcp dport P: commands, write data, ACKs of read data) and one for
+# what the target sends back (tcp sport P: read data, R2Ts, responses, ACKs of write data), as on
+# a full-duplex link, where a write's response does not queue behind the write's own data. A
+# default class, effectively uncapped, carries every other loopback packet.
 #
 #   tc_setup                  adds the root and the default class; fails if lo already has a root
 #                             qdisc other than the kernel's default (never replaces one)
-#   tc_cap INDEX PORT MIB_S   adds (or changes) class INDEX (1..254) for PORT at MIB_S MiB/s
+#   tc_cap INDEX PORT MIB_S   adds (or changes) the classes of INDEX (1..126) for PORT at MIB_S
+#                             MiB/s in each direction
 #   tc_teardown               deletes the root, only if it is still the one we added
 #
 # Every tc command is appended to $TC_LOG when it is set.
@@ -44,18 +46,25 @@ tc_setup() {
         htb rate 100gbit ceil 100gbit burst 16mb cburst 16mb quantum 200000 || return 1
 }
 
+# The class minors of INDEX: to the target, from the target.
+_tc_minors() { printf '%x %x' "$1" $(($1 + 128)); }
+
+_tc_class() {  # verb minor rate
+    _tc class "$1" dev lo parent "$TC_HANDLE:" classid "$TC_HANDLE:$2" \
+        htb rate "$3" ceil "$3" burst "$TC_BURST" cburst "$TC_BURST" quantum 200000
+}
+
 tc_cap() {
-    local idx=$1 port=$2 mib=$3 minor verb=add
-    minor=$(printf '%x' "$idx")
-    if tc class show dev lo classid "$TC_HANDLE:$minor" | grep -q .; then verb=change; fi
-    _tc class "$verb" dev lo parent "$TC_HANDLE:" classid "$TC_HANDLE:$minor" \
-        htb rate "${mib}mibps" ceil "${mib}mibps" burst "$TC_BURST" cburst "$TC_BURST" \
-        quantum 200000 || return 1
+    local idx=$1 port=$2 mib=$3 to from verb=add
+    read -r to from <<<"$(_tc_minors "$idx")"
+    if tc class show dev lo classid "$TC_HANDLE:$to" | grep -q .; then verb=change; fi
+    _tc_class "$verb" "$to" "${mib}mibps" || return 1
+    _tc_class "$verb" "$from" "${mib}mibps" || return 1
     [ "$verb" = add ] || return 0
     _tc filter add dev lo parent "$TC_HANDLE:" protocol ip prio 1 u32 \
-        match ip protocol 6 0xff match ip dport "$port" 0xffff flowid "$TC_HANDLE:$minor" || return 1
+        match ip protocol 6 0xff match ip dport "$port" 0xffff flowid "$TC_HANDLE:$to" || return 1
     _tc filter add dev lo parent "$TC_HANDLE:" protocol ip prio 1 u32 \
-        match ip protocol 6 0xff match ip sport "$port" 0xffff flowid "$TC_HANDLE:$minor" || return 1
+        match ip protocol 6 0xff match ip sport "$port" 0xffff flowid "$TC_HANDLE:$from" || return 1
 }
 
 tc_teardown() {
@@ -66,14 +75,23 @@ tc_teardown() {
     TC_ADDED=0
 }
 
-# Bytes and packets class INDEX has sent, and how often it was over its limit.
+# Bytes and packets the classes of INDEX have sent: "to the target / from the target".
 tc_class_stats() {
-    tc -s class show dev lo classid "$TC_HANDLE:$(printf '%x' "$1")" |
-        awk '/Sent/{print $2 " bytes, " $4 " packets, overlimits " $9; exit}' | tr -d ')'
+    local to from
+    read -r to from <<<"$(_tc_minors "$1")"
+    echo "$(_tc_sent "$to") / $(_tc_sent "$from")"
+}
+_tc_sent() {
+    tc -s class show dev lo classid "$TC_HANDLE:$1" |
+        awk '/Sent/{print $2 " bytes, " $4 " packets"; exit}'
 }
 
-# tc_uncap INDEX: lifts class INDEX's cap (100gbit, like the default class).
+# tc_uncap INDEX: lifts the caps of INDEX (100gbit, like the default class).
 tc_uncap() {
-    _tc class change dev lo parent "$TC_HANDLE:" classid "$TC_HANDLE:$(printf '%x' "$1")" \
+    local to from
+    read -r to from <<<"$(_tc_minors "$1")"
+    _tc class change dev lo parent "$TC_HANDLE:" classid "$TC_HANDLE:$to" \
+        htb rate 100gbit ceil 100gbit burst 16mb cburst 16mb quantum 200000 || return 1
+    _tc class change dev lo parent "$TC_HANDLE:" classid "$TC_HANDLE:$from" \
         htb rate 100gbit ceil 100gbit burst 16mb cburst 16mb quantum 200000
 }
