@@ -121,7 +121,7 @@ Result<MountConfig::Lun> ParseLun(const toml::table& t, const std::string& sourc
         } else if (const MountOption* o = FindMountOption(k); o && o->per_lun()) {
             Result<OptionValue> v = ValueOf(*node, origin);
             if (!v.ok()) return v.status();
-            lun.options.push_back({o, std::move(v).value(), origin});
+            lun.options.push_back({o, std::move(v).value(), origin, true});
         } else if (o) {
             return At(source, line,
                       fmt::format("'{}' applies to the whole mount: put it before "
@@ -179,7 +179,7 @@ Result<MountConfig> FromTable(const toml::table& root, const std::string& source
             if (o->key == "name") return At(source, line, "name belongs in a [[lun]] table");
             Result<OptionValue> v = ValueOf(*node, origin);
             if (!v.ok()) return v.status();
-            config.options.push_back({o, std::move(v).value(), origin});
+            config.options.push_back({o, std::move(v).value(), origin, true});
         } else {
             return UnknownKey(source, line, k, "");
         }

@@ -103,16 +103,16 @@ std::string Shown(const OptionValue& v) {
         v);
 }
 
-Result<bool> ToBool(const OptionValue& v) {
+Result<bool> ToBool(const OptionValue& v, bool typed) {
     if (const bool* b = std::get_if<bool>(&v)) return *b;
-    if (const std::string* s = std::get_if<std::string>(&v)) {
+    if (const std::string* s = std::get_if<std::string>(&v); s && !typed) {
         if (s->empty() || *s == "true" || *s == "yes" || *s == "on" || *s == "1") return true;
         if (*s == "false" || *s == "no" || *s == "off" || *s == "0") return false;
     }
     return Status::Fail(EINVAL, fmt::format("must be true or false, not {}", Shown(v)));
 }
 
-Result<double> ToNumber(const MountOption& o, const OptionValue& v, bool whole) {
+Result<double> ToNumber(const MountOption& o, const OptionValue& v, bool whole, bool typed) {
     double out = 0;
     bool ok = false;
     if (const int64_t* i = std::get_if<int64_t>(&v)) {
@@ -121,7 +121,7 @@ Result<double> ToNumber(const MountOption& o, const OptionValue& v, bool whole) 
     } else if (const double* d = std::get_if<double>(&v)) {
         out = *d;
         ok = !whole || std::floor(*d) == *d;
-    } else if (const std::string* s = std::get_if<std::string>(&v)) {
+    } else if (const std::string* s = std::get_if<std::string>(&v); s && !typed) {
         const char* end = s->data() + s->size();
         auto [ptr, ec] = std::from_chars(s->data(), end, out);
         ok = !s->empty() && ec == std::errc() && ptr == end && std::isfinite(out) &&
@@ -149,9 +149,10 @@ Result<std::string> ToText(const MountOption& o, const OptionValue& v) {
 
 // Stores `v` into `target.*field`, converted to the field's type.
 template <typename Owner, typename T>
-Status Store(const MountOption& o, const OptionValue& v, Owner& target, T Owner::*field) {
+Status Store(const MountOption& o, const OptionValue& v, bool typed, Owner& target,
+             T Owner::*field) {
     if constexpr (std::is_same_v<T, bool>) {
-        Result<bool> b = ToBool(v);
+        Result<bool> b = ToBool(v, typed);
         if (!b.ok()) return b.status();
         target.*field = b.value();
     } else if constexpr (std::is_same_v<T, std::string>) {
@@ -159,7 +160,7 @@ Status Store(const MountOption& o, const OptionValue& v, Owner& target, T Owner:
         if (!s.ok()) return s.status();
         target.*field = std::move(s).value();
     } else {
-        Result<double> d = ToNumber(o, v, !std::is_floating_point_v<T>);
+        Result<double> d = ToNumber(o, v, !std::is_floating_point_v<T>, typed);
         if (!d.ok()) return d.status();
         target.*field = static_cast<T>(d.value());
     }
@@ -220,9 +221,9 @@ Status ApplyOption(const OptionAssignment& a, MountSettings& settings) {
     Status s = std::visit(
         [&](auto field) -> Status {
             if constexpr (kIsLunField<decltype(field)>) {
-                return Store(o, a.value, settings.defaults, field);
+                return Store(o, a.value, a.typed, settings.defaults, field);
             } else {
-                return Store(o, a.value, settings, field);
+                return Store(o, a.value, a.typed, settings, field);
             }
         },
         o.field);
@@ -234,7 +235,7 @@ Status ApplyLunOption(const OptionAssignment& a, LunSettings& lun) {
     Status s = std::visit(
         [&](auto field) -> Status {
             if constexpr (kIsLunField<decltype(field)>) {
-                return Store(o, a.value, lun, field);
+                return Store(o, a.value, a.typed, lun, field);
             } else {
                 return Status::Fail(EINVAL, "applies to the whole mount, not to one LUN");
             }

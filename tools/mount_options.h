@@ -84,6 +84,7 @@ struct OptionAssignment {
     const MountOption* option = nullptr;
     OptionValue value;
     std::string origin;
+    bool typed = false;  // from a config: a string is only a string, never "32" or "true"
 };
 
 // Checks the value against the option (type, range, choices) and stores it: per-LUN options in
