@@ -84,7 +84,7 @@ std::string Section(const CLI::App& sub) {
 }  // namespace
 
 std::string RenderManPage(const CLI::App& app) {
-    std::string out = ".TH LUNFS 1 \"\" \"lunfs 0.1.0\" \"User Commands\"\n";
+    std::string out = ".TH LUNFS 1 \"\" \"lunfs 0.1.0\" \"User Commands\"\n.nh\n.ad l\n";
     out += ".SH NAME\nlunfs \\- mount iSCSI LUNs as files, over all their paths at once\n";
     out += ".SH SYNOPSIS\n.B lunfs\n.I command\n[options] [arguments]\n";
     out += ".br\n.B lunfs\n.I source mountpoint\n.B \\-o\n.I options\n";

@@ -7,7 +7,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <memory>
 #include <mutex>
@@ -111,6 +113,14 @@ int RunMount(const MountSettings& o) {
     if (!plans.ok()) return bad(plans.status());
     if (Status s = CheckMountpoint(o.mountpoint); !s.ok()) return bad(s);
     Result<MetricsAddress> metrics_address = ParseMetricsAddress(o.metrics, o.metrics_allow_remote);
+    if (!o.log_file.empty()) {
+        const int fd = open(o.log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        if (fd < 0) {
+            return bad(Status::Fail(errno, fmt::format("cannot write the log file {}: {}",
+                                                       o.log_file, std::strerror(errno))));
+        }
+        close(fd);
+    }
     if (!metrics_address.ok()) return bad(metrics_address.status());
 
     Reporter report(o.foreground ? -1 : Daemonize());
