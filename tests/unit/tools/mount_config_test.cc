@@ -140,5 +140,20 @@ TEST(MountConfigTest, UrlsAndConfigLunsDoNotMix) {
     EXPECT_EQ(s->luns[0].urls, request.urls);
 }
 
+TEST(MountConfigTest, TheExampleConfigInDocsIsValid) {
+    MountRequest request;
+    request.config = std::string(LUNFS_SOURCE_DIR) + "/docs/san.toml";
+    Result<MountSettings> s = ResolveMountSettings(request);
+    ASSERT_TRUE(s.ok()) << s.status().message();
+    EXPECT_EQ(s->mountpoint, "/mnt/san");
+    ASSERT_EQ(s->luns.size(), 2u);
+    EXPECT_EQ(s->luns[1].urls.front(),
+              "iscsi://storage@192.0.2.10/iqn.2026-01.com.example:images/3");
+    EXPECT_TRUE(s->luns[1].read_only);
+    EXPECT_EQ(s->luns[1].policy, "failover");
+    EXPECT_EQ(s->luns[0].no_path_timeout_s, 60);
+    EXPECT_EQ(s->metrics, "127.0.0.1:9464");
+}
+
 }  // namespace
 }  // namespace lunfs
