@@ -292,7 +292,9 @@ int RunMountHelper(int argc, char** argv) {
     } else if (config.empty() && stat(source.c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
         config = source;
     } else if (config.empty()) {
-        std::fprintf(stderr, "lunfs: source '%s' is neither iscsi:// URLs nor a config file\n",
+        std::fprintf(stderr,
+                     "lunfs: unknown command '%s' (see lunfs --help); as a mount helper, the "
+                     "source must be iscsi:// URLs or a config file\n",
                      source.c_str());
         return kExitBadInput;
     }

@@ -4,6 +4,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdlib>
+#include <vector>
+
 #include "tests/integration/ops_helpers.h"
 
 namespace lunfs::test {
@@ -80,35 +83,24 @@ TEST_F(OpsMountTest, AnFstabLineMountsThroughMountAndMountFuse3) {
     const std::string out = dir_.path() + "/out";
     mkdir(out.c_str(), 0755);
     const std::string L = Lunfs();
-    const std::string script =
-        "set -e\n"
-        "trap 'rc=$?; set +e; " +
-        L + " unmount " + Mp() + " >/dev/null 2>&1 || umount -l " + Mp() + " 2>/dev/null; " + L +
-        " unmount " + Mp() + "2 >/dev/null 2>&1 || umount -l " + Mp() +
-        "2 2>/dev/null; exit $rc' EXIT\n"
-        "mount --bind " +
-        bin +
-        " /usr/local/bin\n"
-        "env -u PATH mount -T " +
-        fstab + " " + Mp() +
-        "\n"
-        "mount -T " +
-        fstab + " " + Mp() +
-        "2\n"
-        "grep ' " +
-        Mp() + " fuse.lunfs ' /proc/mounts > " + out +
-        "/mounts\n"
-        "ls " +
-        Mp() + " " + Mp() + "2 > " + out +
-        "/files\n"
-        "dd if=" +
-        src + " of=" + Mp() +
-        "/vm1 bs=1M oflag=direct conv=notrunc status=none\n"
-        "" +
-        L + " status --json " + Mp() + " > " + out +
-        "/status.json\n"
-        "" +
-        L + " unmount " + Mp() + "\n" + L + " unmount " + Mp() + "2\n";
+    const std::string mp2 = Mp() + "2";
+    const std::vector<std::string> lines = {
+        "set -e",
+        "trap 'rc=$?; set +e; " + L + " unmount " + Mp() + " >/dev/null 2>&1 || umount -l " + Mp() +
+            " 2>/dev/null; " + L + " unmount " + mp2 + " >/dev/null 2>&1 || umount -l " + mp2 +
+            " 2>/dev/null; exit $rc' EXIT",
+        "mount --bind " + bin + " /usr/local/bin",
+        "env -u PATH mount -T " + fstab + " " + Mp(),
+        "mount -T " + fstab + " " + mp2,
+        "grep ' " + Mp() + " fuse.lunfs ' /proc/mounts > " + out + "/mounts",
+        "ls " + Mp() + " " + mp2 + " > " + out + "/files",
+        "dd if=" + src + " of=" + Mp() + "/vm1 bs=1M oflag=direct conv=notrunc status=none",
+        L + " status --json " + Mp() + " > " + out + "/status.json",
+        L + " unmount " + Mp(),
+        L + " unmount " + mp2,
+    };
+    std::string script;
+    for (const std::string& line : lines) script += line + "\n";
     WriteText(dir_.path() + "/fstab.sh", script, 0755);
     CommandResult r =
         Shell("unshare --mount --propagation private sh " + dir_.path() + "/fstab.sh");
@@ -122,6 +114,36 @@ TEST_F(OpsMountTest, AnFstabLineMountsThroughMountAndMountFuse3) {
     EXPECT_FALSE(Mounted(Mp()));
 }
 
+// Sanitizer builds log to a directory the test command reads and that only root may write: a
+// process of another user logs to `dir` instead (the returned shell lines say so), and
+// CollectSanitizerLogs moves its reports there afterwards.
+std::string SanitizerLogsTo(const std::string& dir) {
+    std::string lines;
+    for (const char* var : {"ASAN_OPTIONS", "UBSAN_OPTIONS"}) {
+        const char* value = std::getenv(var);
+        if (!value) continue;
+        std::string options = value;
+        const size_t at = options.find("log_path=");
+        if (at == std::string::npos) continue;
+        const size_t end = options.find(':', at);
+        const std::string path = options.substr(at + 9, end - at - 9);
+        options.replace(at + 9, path.size(), dir + "/" + path.substr(path.rfind('/') + 1));
+        lines += "export " + std::string(var) + "='" + options + "'\n";
+    }
+    return lines;
+}
+
+void CollectSanitizerLogs(const std::string& dir) {
+    for (const char* var : {"ASAN_OPTIONS", "UBSAN_OPTIONS"}) {
+        const char* value = std::getenv(var);
+        const std::string options = value ? value : "";
+        const size_t at = options.find("log_path=");
+        if (at == std::string::npos) continue;
+        const std::string path = options.substr(at + 9, options.find(':', at) - at - 9);
+        Shell("cp " + dir + "/* " + path.substr(0, path.rfind('/')) + "/ 2>/dev/null");
+    }
+}
+
 // A user mounts without root (through fusermount3) and unmounts the same way. Distributions
 // make /dev/fuse 0666 for this; where it is not (containers), the test runs in a mount namespace
 // of its own where it is.
@@ -133,32 +155,34 @@ TEST_F(OpsMountTest, ANonRootOwnerMountsAndUnmounts) {
     ASSERT_EQ(chown(Mp().c_str(), kNobody, kNobody), 0);
     const std::string out = dir_.path() + "/out";
     mkdir(out.c_str(), 0755);
+    mkdir((out + "/san").c_str(), 0755);
     ASSERT_EQ(chown(out.c_str(), kNobody, kNobody), 0);
+    ASSERT_EQ(chown((out + "/san").c_str(), kNobody, kNobody), 0);
     const std::string as_user = "setpriv --reuid=" + std::to_string(kNobody) +
                                 " --regid=" + std::to_string(kNobody) + " --clear-groups ";
     const std::string L = Lunfs();
     const std::string node = dir_.path() + "/fuse";
-    const std::string script =
-        "set -e\n"
-        "trap 'rc=$?; set +e; umount -l " +
-        Mp() +
-        " 2>/dev/null; exit $rc' EXIT\n"
-        "mknod " +
-        node + " c 10 229\nchmod 666 " + node +
-        "\n"
-        "mount --bind " +
-        node +
-        " /dev/fuse\n"
-        "cd " +
-        out + "\n" + as_user + L + " mount --log-file " + out + "/user.log " + Mp() + " " +
-        lab.Url() + "\n" + as_user + "cat " + Mp() + "/.lunfs/pid > " + out + "/pid\n" + "grep ' " +
-        Mp() + " ' /proc/mounts > " + out + "/mounts\n" + as_user + "ls -l " + Mp() + " > " + out +
-        "/files\n" + as_user + L + " unmount " + Mp() + "\n" + "grep -c ' " + Mp() +
-        " ' /proc/mounts > " + out + "/after || true\n";
+    const std::vector<std::string> lines = {
+        "set -e",
+        "trap 'rc=$?; set +e; umount -l " + Mp() + " 2>/dev/null; exit $rc' EXIT",
+        "mknod " + node + " c 10 229",
+        "chmod 666 " + node,
+        "mount --bind " + node + " /dev/fuse",
+        SanitizerLogsTo(out + "/san") + "cd " + out,
+        as_user + L + " mount --log-file " + out + "/user.log " + Mp() + " " + lab.Url(),
+        as_user + "cat " + Mp() + "/.lunfs/pid > " + out + "/pid",
+        "grep ' " + Mp() + " ' /proc/mounts > " + out + "/mounts",
+        as_user + "ls -l " + Mp() + " > " + out + "/files",
+        as_user + L + " unmount " + Mp(),
+        "grep -c ' " + Mp() + " ' /proc/mounts > " + out + "/after || true",
+    };
+    std::string script;
+    for (const std::string& line : lines) script += line + "\n";
     WriteText(dir_.path() + "/user.sh", script, 0755);
     CommandResult r = Shell("unshare --mount --propagation private sh " + dir_.path() + "/user.sh");
     const int pid = std::atoi(ReadText(out + "/pid").c_str());
     if (pid > 0 && Alive(pid)) Shell("kill -9 " + std::to_string(pid));
+    CollectSanitizerLogs(out + "/san");
     ASSERT_EQ(r.exit_code, 0) << r.output << ReadText(out + "/user.log") << script;
     EXPECT_NE(ReadText(out + "/mounts").find("fuse.lunfs rw,nosuid,nodev"), std::string::npos);
     EXPECT_NE(ReadText(out + "/mounts").find("user_id=65534"), std::string::npos)
