@@ -51,6 +51,21 @@ inline bool Alive(int pid) {
     return state != "Z";
 }
 
+// Unmounts `mountpoint` on destruction if it is still mounted, so a failed assertion leaves no
+// mount behind.
+class UnmountGuard {
+  public:
+    explicit UnmountGuard(std::string mountpoint) : mountpoint_(std::move(mountpoint)) {}
+    ~UnmountGuard() {
+        if (Mounted(mountpoint_)) {
+            Shell(LunfsBinary() + " unmount " + mountpoint_ + " || umount -l " + mountpoint_);
+        }
+    }
+
+  private:
+    std::string mountpoint_;
+};
+
 // Polls `done` every 100 ms for up to `limit`; true once it holds.
 template <typename F>
 bool WaitFor(F done, std::chrono::milliseconds limit) {

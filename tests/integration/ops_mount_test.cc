@@ -34,6 +34,7 @@ TEST_F(OpsMountTest, MountFuse3PassesOptionsWithTheNamesOfTheCommandLine) {
     mkdir(Mp().c_str(), 0755);
     const std::string bin = BinDir(dir_.path());
     const std::string log = dir_.path() + "/helper.log";
+    UnmountGuard guard(Mp());
     CommandResult r =
         Shell("PATH=" + bin + ":$PATH mount.fuse3 '" + lab.Url(0) + "," + lab.Url(1) + "' " + Mp() +
               " -t lunfs -o rw,nosuid,nodev,_netdev,name=disk,policy=failover,"

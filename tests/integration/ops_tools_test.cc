@@ -183,6 +183,7 @@ TEST_F(OpsToolsTest, EveryHelpExampleRunsAgainstALabAndTheReadmeShowsTheSame) {
         return Lunfs() + command.substr(5);
     };
     mkdir(Mp().c_str(), 0755);
+    UnmountGuard guard(Mp());
     const std::string mount_first =
         Lunfs() + " mount " + Mp() + " " + lab.Url(0) + " " + lab.Url(1);
     const std::string unmount = Lunfs() + " unmount " + Mp();
