@@ -53,6 +53,10 @@ std::string Cut(std::string line, int width) {
     return line;
 }
 
+std::string Mib(uint64_t bytes) {
+    return fmt::format("{:.1f}", static_cast<double>(bytes) / (1 << 20));
+}
+
 }  // namespace
 
 std::string FormatRate(double bps) {
@@ -72,16 +76,19 @@ std::string RenderStatusTable(const nlohmann::json& doc) {
         }
     }
     const std::string row = fmt::format(
-        "  {{:<{}}} {{:<10}} {{:<9}} {{:>11}} {{:>11}} {{:>5}} {{:>8}} {{:>8}} {{:>7}} {{:>8}}\n",
+        "  {{:<{}}} {{:<10}} {{:<9}} {{:>11}} {{:>11}} {{:>9}} {{:>9}} {{:>5}} {{:>8}} {{:>8}} "
+        "{{:>7}} {{:>8}}\n",
         width);
     for (const auto& lun : doc["luns"]) {
         out += LunHeader(lun) + "\n";
-        out += fmt::format(fmt::runtime(row), "path", "state", "use", "read/s", "write/s", "infl",
-                           "lat us", "p99 us", "retries", "failures");
+        out +=
+            fmt::format(fmt::runtime(row), "path", "state", "use", "read/s", "write/s", "read MiB",
+                        "writ MiB", "infl", "lat us", "p99 us", "retries", "failures");
         for (const auto& p : lun.value("paths", nlohmann::json::array())) {
             out += fmt::format(fmt::runtime(row), S(p, "url"), S(p, "state"), S(p, "use"),
                                FormatRate(static_cast<double>(U(p, "read_bps"))),
                                FormatRate(static_cast<double>(U(p, "write_bps"))),
+                               Mib(U(p, "bytes_read")), Mib(U(p, "bytes_written")),
                                U(p, "in_flight"), U(p, "latency_ewma_us"), U(p, "latency_p99_us"),
                                U(p, "retries"), U(p, "failures"));
         }

@@ -83,7 +83,7 @@ nlohmann::json StatsDoc() {
         "capacity_bytes": 268435456, "block_size": 512, "read_only": false, "policy": "spread",
         "requests": 5, "failed_requests": 0, "queued_extents": 0, "paths": [
           {"url": "iscsi://192.0.2.10:3260/iqn.t:a/1", "state": "up", "use": "active",
-           "read_bps": 52428800, "write_bps": 0, "in_flight": 3, "latency_ewma_us": 900,
+           "read_bps": 52428800, "write_bps": 0, "bytes_read": 3145728, "in_flight": 3, "latency_ewma_us": 900,
            "latency_p99_us": 2048, "retries": 1, "failures": 2},
           {"url": "iscsi://192.0.2.11:3260/iqn.t:a/1", "state": "down", "use": "down",
            "read_bps": 0, "write_bps": 10485760, "in_flight": 0, "latency_ewma_us": 0,
@@ -98,6 +98,7 @@ TEST(OutputTest, StatusTableShowsEveryPathWithRatesAndCounters) {
     EXPECT_NE(table.find("iscsi://192.0.2.10:3260/iqn.t:a/1 up"), std::string::npos) << table;
     EXPECT_NE(table.find("50.0 MiB/s"), std::string::npos);
     EXPECT_NE(table.find("10.0 MiB/s"), std::string::npos);
+    EXPECT_NE(table.find("      3.0       0.0 "), std::string::npos) << table;  // bytes so far
     EXPECT_NE(table.find("metrics: http://127.0.0.1:9464/metrics"), std::string::npos);
     EXPECT_EQ(RenderStatusTable(nlohmann::json::parse("[]")), "");
 }
