@@ -58,6 +58,10 @@ LunFs::Kind LunFs::KindOf(fuse_ino_t ino) const {
 
 BlockDevice& LunFs::Lun(fuse_ino_t ino) const { return *luns_[ino - kLunBase].device; }
 
+bool LunFs::ReadOnly(fuse_ino_t ino) const {
+    return options_.read_only || luns_[ino - kLunBase].read_only;
+}
+
 bool LunFs::Stat(fuse_ino_t ino, struct stat* st) const {
     *st = {};
     st->st_ino = ino;
@@ -80,7 +84,7 @@ bool LunFs::Stat(fuse_ino_t ino, struct stat* st) const {
             return true;
         case Kind::kLun: {
             const BlockDevice& dev = Lun(ino);
-            st->st_mode = S_IFREG | (options_.read_only ? 0400 : 0600);
+            st->st_mode = S_IFREG | (ReadOnly(ino) ? 0400 : 0600);
             st->st_nlink = 1;
             st->st_size = static_cast<off_t>(dev.Capacity());
             st->st_blocks = static_cast<blkcnt_t>(dev.Capacity() / 512);
@@ -147,7 +151,7 @@ void LunFs::SetAttr(fuse_req_t req, fuse_ino_t ino, const struct stat* attr, int
     if (to_set & FUSE_SET_ATTR_SIZE) {
         if (KindOf(ino) == Kind::kControl) return (void)fuse_reply_attr(req, &st, kAttrTimeout);
         if (KindOf(ino) != Kind::kLun) return (void)fuse_reply_err(req, EACCES);
-        if (options_.read_only) return (void)fuse_reply_err(req, EROFS);
+        if (ReadOnly(ino)) return (void)fuse_reply_err(req, EROFS);
         if (attr->st_size > st.st_size) return (void)fuse_reply_err(req, EFBIG);
     }
     fuse_reply_attr(req, &st, kAttrTimeout);
@@ -183,7 +187,7 @@ void LunFs::Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     const bool writing = (fi->flags & O_ACCMODE) != O_RDONLY;
     switch (KindOf(ino)) {
         case Kind::kLun:
-            if (writing && options_.read_only) return (void)fuse_reply_err(req, EROFS);
+            if (writing && ReadOnly(ino)) return (void)fuse_reply_err(req, EROFS);
             // O_DIRECT opens bypass the kernel page cache; others use it, and drop what it held
             // at every open, since other initiators may have changed the LUN meanwhile.
             fi->direct_io = (fi->flags & O_DIRECT) ? 1 : 0;
@@ -257,7 +261,7 @@ void LunFs::Write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, 
         return (void)fuse_reply_write(req, size);
     }
     if (KindOf(ino) != Kind::kLun) return (void)fuse_reply_err(req, EACCES);
-    if (options_.read_only) return (void)fuse_reply_err(req, EROFS);
+    if (ReadOnly(ino)) return (void)fuse_reply_err(req, EROFS);
     BlockDevice& dev = Lun(ino);
     const uint64_t cap = dev.Capacity();
     if (off < 0) return (void)fuse_reply_err(req, EINVAL);
@@ -287,14 +291,14 @@ void LunFs::SendFlush(fuse_req_t req, fuse_ino_t ino) {
 // make durable.
 void LunFs::Flush(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     const int open_flags = static_cast<int>(fi->fh);
-    if (KindOf(ino) != Kind::kLun || (open_flags & O_ACCMODE) == O_RDONLY || options_.read_only) {
+    if (KindOf(ino) != Kind::kLun || (open_flags & O_ACCMODE) == O_RDONLY || ReadOnly(ino)) {
         return (void)fuse_reply_err(req, 0);
     }
     SendFlush(req, ino);
 }
 
 void LunFs::Fsync(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
-    if (KindOf(ino) != Kind::kLun || options_.read_only) return (void)fuse_reply_err(req, 0);
+    if (KindOf(ino) != Kind::kLun || ReadOnly(ino)) return (void)fuse_reply_err(req, 0);
     SendFlush(req, ino);
 }
 

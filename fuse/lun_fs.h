@@ -28,6 +28,7 @@ namespace lunfs {
 struct LunFile {
     std::string name;                     // file name in the mount root
     std::shared_ptr<BlockDevice> device;  // must accept any byte range (Alignment() == 1)
+    bool read_only = false;               // this file only; FsOptions::read_only covers all
 };
 
 struct ControlFile {
@@ -74,6 +75,7 @@ class LunFs {
     void ReplyEntry(fuse_req_t req, fuse_ino_t ino);
     void SendFlush(fuse_req_t req, fuse_ino_t ino);
     BlockDevice& Lun(fuse_ino_t ino) const;
+    bool ReadOnly(fuse_ino_t ino) const;  // a LUN file that takes no writes
 
     std::vector<LunFile> luns_;
     std::vector<ControlFile> control_;

@@ -7,12 +7,12 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <memory>
 #include <mutex>
-#include <set>
-#include <sstream>
 #include <thread>
 
 #include "core/rmw_device.h"
@@ -20,11 +20,11 @@
 #include "engine/multipath_device.h"
 #include "fuse/lun_fs.h"
 #include "fuse/session.h"
-#include "paths/iscsi_path.h"
-#include "paths/iscsi_url.h"
 #include "tools/logging.h"
-#include "tools/secret.h"
+#include "tools/lun_setup.h"
+#include "tools/metrics_server.h"
 #include "tools/stats_json.h"
+#include "tools/stats_sampler.h"
 
 namespace lunfs {
 
@@ -101,195 +101,72 @@ int Daemonize() {
     return fds[1];
 }
 
-IscsiPathOptions PathOptions(const MountCommandOptions& o, const IscsiUrl& url,
-                             const std::string& secret) {
-    IscsiPathOptions po;
-    po.url = url;
-    po.initiator_name = o.initiator_name;
-    po.chap_secret = secret;
-    po.login_timeout_s = o.login_timeout_s;
-    po.command_timeout_s = o.command_timeout_s;
-    po.queue_depth = o.queue_depth;
-    return po;
-}
-
-EngineOptions MakeEngineOptions(const MountCommandOptions& o) {
-    EngineOptions eo;
-    eo.picker.policy = *ParsePolicy(o.policy);
-    eo.picker.switch_every = o.rr_switch_every;
-    eo.max_extent_bytes = o.max_extent_kib * 1024;
-    eo.no_path_timeout =
-        std::chrono::duration_cast<Duration>(std::chrono::duration<double>(o.no_path_timeout_s));
-    eo.deadline_ceiling = std::chrono::seconds(o.command_timeout_s);
-    return eo;
-}
-
-// The LUNs behind the URLs: URLs whose paths show one identity are paths of one LUN; URLs that
-// name the same target and LUN number must show the same identity.
-Result<std::vector<MountedLun>> OpenLuns(const MountCommandOptions& o,
-                                         const std::vector<IscsiUrl>& urls,
-                                         const std::string& secret,
-                                         const std::shared_ptr<Executor>& executor) {
-    struct Group {
-        std::string name;
-        std::vector<std::shared_ptr<PathIo>> paths;
-    };
-    std::vector<Group> groups;
-    std::vector<std::pair<IscsiUrl, std::string>> seen;  // url, identity
-    for (const IscsiUrl& url : urls) {
-        Result<std::shared_ptr<IscsiPath>> path = IscsiPath::Open(PathOptions(o, url, secret));
-        if (!path.ok()) return path.status();
-        const std::string& id = path.value()->info().identity;
-        if (id.empty()) {
-            return Status::Fail(EPROTO, fmt::format("{} reports no identity (VPD 0x83 or 0x80); "
-                                                    "lunfs cannot tell its paths apart",
-                                                    url.ToString()));
-        }
-        for (const auto& [other, other_id] : seen) {
-            if (other.target == url.target && other.lun == url.lun && other_id != id) {
-                return Status::Fail(
-                    EINVAL,
-                    fmt::format("{} and {} name the same LUN but reach different ones: {} vs {}",
-                                other.ToString(), url.ToString(), other_id, id));
-            }
-        }
-        seen.emplace_back(url, id);
-        auto it = std::find_if(groups.begin(), groups.end(), [&](const Group& g) {
-            return g.paths.front()->info().identity == id;
-        });
-        if (it == groups.end()) {
-            const size_t index = groups.size();
-            groups.push_back(
-                {index < o.names.size() ? o.names[index] : fmt::format("lun{}", url.lun), {}});
-            it = groups.end() - 1;
-        } else if (it->paths.front()->info().capacity.blocks !=
-                   path.value()->info().capacity.blocks) {
-            return Status::Fail(EINVAL, fmt::format("{} shows another capacity than the LUN's "
-                                                    "other paths",
-                                                    url.ToString()));
-        }
-        it->paths.push_back(std::move(path).value());
-    }
-    if (o.names.size() > groups.size()) {
-        return Status::Fail(
-            EINVAL, fmt::format("{} --name values for {} LUN(s)", o.names.size(), groups.size()));
-    }
-    std::vector<MountedLun> out;
-    for (Group& g : groups) {
-        if (std::any_of(out.begin(), out.end(),
-                        [&](const MountedLun& m) { return m.file == g.name; })) {
-            return Status::Fail(EINVAL, fmt::format("two LUNs would both be named '{}'; name them "
-                                                    "with --name",
-                                                    g.name));
-        }
-        spdlog::info("{}: LUN {} over {} path(s)", g.name, g.paths.front()->info().identity,
-                     g.paths.size());
-        auto device = std::make_shared<MultipathDevice>(std::move(g.paths), MakeEngineOptions(o),
-                                                        std::make_shared<SteadyClock>(), executor);
-        out.push_back({g.name, std::move(device)});
-    }
-    return out;
-}
-
-Status CheckNames(const MountCommandOptions& o) {
-    for (const std::string& name : o.names) {
-        if (name.empty() || name.size() > 255 || name.find('/') != std::string::npos ||
-            name.starts_with('.')) {
-            return Status::Fail(EINVAL,
-                                fmt::format("'{}' cannot be a file name (1 to 255 bytes, no "
-                                            "'/', not starting with '.')",
-                                            name));
-        }
-    }
-    return Status::Ok();
-}
-
-// `.lunfs/paths` commands: "add FILE URL" and "remove FILE URL".
-Status RunPathsCommand(std::string_view text, const std::vector<MountedLun>& luns,
-                       const MountCommandOptions& o, const std::string& secret) {
-    std::istringstream in{std::string(text)};
-    std::string verb, file, url_text, extra;
-    in >> verb >> file >> url_text;
-    if ((verb != "add" && verb != "remove") || url_text.empty() || (in >> extra)) {
-        return Status::Fail(EINVAL, "usage: add|remove FILE URL");
-    }
-    auto lun =
-        std::find_if(luns.begin(), luns.end(), [&](const MountedLun& m) { return m.file == file; });
-    if (lun == luns.end()) return Status::Fail(ENOENT, fmt::format("no LUN file '{}'", file));
-    Result<IscsiUrl> url = ParseIscsiUrl(url_text);
-    if (!url.ok()) return url.status();
-    if (verb == "remove") return lun->device->RemovePath(url.value().ToString());
-    Result<std::shared_ptr<IscsiPath>> path = IscsiPath::Open(PathOptions(o, url.value(), secret));
-    if (!path.ok()) return path.status();
-    return lun->device->AddPath(std::move(path).value());
-}
-
 }  // namespace
 
-int RunMount(const MountCommandOptions& o) {
+int RunMount(const MountSettings& o) {
     // Everything that can be checked without the network is checked before forking.
     auto bad = [](const Status& s) {
         std::fprintf(stderr, "lunfs: %s\n", s.message().c_str());
         return kExitBadInput;
     };
-    if (Status s = ValidateLogLevel(o.log_level); !s.ok()) return bad(s);
-    std::vector<IscsiUrl> urls;
-    for (const std::string& text : o.urls) {
-        Result<IscsiUrl> url = ParseIscsiUrl(text);
-        if (!url.ok()) return bad(url.status());
-        urls.push_back(std::move(url).value());
-    }
-    if (Status s = CheckNames(o); !s.ok()) return bad(s);
-    if (!ParsePolicy(o.policy)) {
-        return bad(Status::Fail(EINVAL, fmt::format("unknown policy '{}' (spread, round-robin, "
-                                                    "queue-depth, service-time, failover)",
-                                                    o.policy)));
-    }
-    if (o.no_path_timeout_s < 0 || o.no_path_timeout_s > 3600) {
-        return bad(Status::Fail(EINVAL, "--no-path-timeout must be 0 to 3600 seconds"));
-    }
+    Result<std::vector<LunPlan>> plans = PlanLuns(o);
+    if (!plans.ok()) return bad(plans.status());
     if (Status s = CheckMountpoint(o.mountpoint); !s.ok()) return bad(s);
-    Result<std::string> secret = LoadChapSecret(o.chap_secret_file);
-    if (!secret.ok()) return bad(secret.status());
-    for (const IscsiUrl& url : urls) {
-        if (!url.user.empty() && secret.value().empty()) {
-            return bad(Status::Fail(EINVAL, fmt::format("CHAP user '{}' needs a secret: "
-                                                        "--chap-secret-file or ${}",
-                                                        url.user, kChapSecretEnv)));
+    Result<MetricsAddress> metrics_address = ParseMetricsAddress(o.metrics, o.metrics_allow_remote);
+    if (!o.log_file.empty()) {
+        const int fd = open(o.log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        if (fd < 0) {
+            return bad(Status::Fail(errno, fmt::format("cannot write the log file {}: {}",
+                                                       o.log_file, std::strerror(errno))));
         }
+        close(fd);
     }
+    if (!metrics_address.ok()) return bad(metrics_address.status());
 
     Reporter report(o.foreground ? -1 : Daemonize());
     SetUpLogging(o.log_level, o.foreground, o.log_file);
 
     auto executor = std::make_shared<TbbExecutor>(
         static_cast<int>(std::max(1u, std::thread::hardware_concurrency() / 2)));
-    Result<std::vector<MountedLun>> opened = OpenLuns(o, urls, secret.value(), executor);
+    Result<std::vector<MountedLun>> opened = OpenLuns(o, std::move(plans).value(), executor);
     if (!opened.ok()) return report.Failed(opened.status(), kExitFailed);
     const std::vector<MountedLun> mounted = std::move(opened).value();
+    StatsSampler sampler(mounted);
+
+    std::unique_ptr<MetricsServer> metrics;
+    if (!o.metrics.empty()) {
+        Result<std::unique_ptr<MetricsServer>> server =
+            MetricsServer::Start(metrics_address.value(), sampler);
+        if (!server.ok()) return report.Failed(server.status(), kExitFailed);
+        metrics = std::move(server).value();
+    }
+    const std::string metrics_at = metrics ? metrics->address() : "";
 
     std::vector<LunFile> files;
-    for (const MountedLun& m : mounted)
-        files.push_back({m.file, std::make_shared<RmwDevice>(m.device)});
+    bool all_read_only = true;
+    for (const MountedLun& m : mounted) {
+        files.push_back({m.file, std::make_shared<RmwDevice>(m.device), m.settings.read_only});
+        all_read_only = all_read_only && m.settings.read_only;
+    }
     std::string last_result = "ok\n";  // what the last paths command said
     std::mutex last_mu;
     std::vector<ControlFile> control = {
         {"pid", [] { return fmt::format("{}\n", getpid()); }, nullptr},
-        {"stats", [&mounted] { return RenderStatsJson(mounted); }, nullptr},
+        {"stats", [&] { return RenderStatsJson(mounted, sampler.Rates(), metrics_at); }, nullptr},
         {"paths",
          [&] {
              std::lock_guard lock(last_mu);
              return last_result;
          },
          [&](std::string_view text) {
-             Status s = RunPathsCommand(text, mounted, o, secret.value());
+             Status s = RunPathsCommand(text, mounted, o.initiator_name);
              std::lock_guard lock(last_mu);
              last_result = s.ok() ? "ok\n" : s.message() + "\n";
              return s;
          }},
     };
     FsOptions fs_options;
-    fs_options.read_only = o.read_only;
+    fs_options.read_only = all_read_only;
     fs_options.uid = getuid();
     fs_options.gid = getgid();
     fs_options.mount_time = time(nullptr);
@@ -297,16 +174,19 @@ int RunMount(const MountCommandOptions& o) {
 
     MountOptions mount_options;
     mount_options.allow_other = o.allow_other;
-    mount_options.read_only = o.read_only;
-    mount_options.fsname = fmt::format("lunfs:{}", urls.front().target);
+    mount_options.read_only = all_read_only;
+    mount_options.fsname =
+        fmt::format("lunfs:{}", ParseIscsiUrl(mounted.front().settings.urls.front())->target);
     Result<std::unique_ptr<FuseSession>> session =
         FuseSession::Mount(fs, o.mountpoint, mount_options);
     if (!session.ok()) return report.Failed(session.status(), kExitFailed);
 
-    spdlog::info("mounted {} LUN(s) on {}", mounted.size(), o.mountpoint);
+    spdlog::info("mounted {} LUN(s) on {}{}", mounted.size(), o.mountpoint,
+                 metrics_at.empty() ? "" : "; metrics on http://" + metrics_at + "/metrics");
     report.Ready();
     Status run = session.value()->Run(o.fuse_threads);
     session.value().reset();  // unmount before the paths log out
+    metrics.reset();
     if (!run.ok()) {
         spdlog::error("{}", run.message());
         return kExitFailed;

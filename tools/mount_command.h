@@ -1,35 +1,13 @@
-// `lunfs mount`: log in to the LUN, mount it, serve it.
+// `lunfs mount`: log in to the LUNs, mount them, serve them.
 #pragma once
 
-#include <string>
-#include <vector>
+#include "tools/mount_options.h"
 
 namespace lunfs {
 
-struct MountCommandOptions {
-    std::string mountpoint;
-    std::vector<std::string> urls;
-    std::vector<std::string> names;  // file names, one per URL; default lun<N>
-    bool foreground = false;
-    bool read_only = false;
-    bool allow_other = false;
-    std::string initiator_name = "iqn.2026-11.io.lunfs:initiator";
-    std::string chap_secret_file;
-    int login_timeout_s = 15;
-    int command_timeout_s = 30;
-    unsigned queue_depth = 64;
-    unsigned max_extent_kib = 1024;
-    std::string policy = "spread";
-    unsigned rr_switch_every = 1000;
-    double no_path_timeout_s = 30;
-    unsigned fuse_threads = 16;
-    std::string log_level = "info";
-    std::string log_file;
-};
-
-// Returns the process exit code: 0 once unmounted cleanly (foreground) or once the mount is
-// ready (background); 1 when it cannot be mounted; 2 for bad input. Errors are one line on
-// stderr.
-int RunMount(const MountCommandOptions& options);
+// Mounts what `settings` describes (see ResolveMountSettings). Returns the process exit code: 0
+// once unmounted cleanly (foreground) or once the mount is ready (background); 1 when it cannot
+// be mounted; 2 for bad input. Errors are one line on stderr.
+int RunMount(const MountSettings& settings);
 
 }  // namespace lunfs

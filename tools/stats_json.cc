@@ -4,17 +4,23 @@
 
 #include <nlohmann/json.hpp>
 
+#include "tools/stats_sampler.h"
+
 namespace lunfs {
 
-std::string RenderStatsJson(const std::vector<MountedLun>& luns) {
+std::string RenderStatsJson(const std::vector<MountedLun>& luns, const RateTable& rates,
+                            const std::string& metrics_address) {
     nlohmann::json out;
     out["pid"] = getpid();
+    out["metrics"] = metrics_address;
     out["luns"] = nlohmann::json::array();
     for (const MountedLun& lun : luns) {
         const LunStats st = lun.device->Stats();
         const LunInfo& info = lun.device->info();
         nlohmann::json paths = nlohmann::json::array();
         for (const PathStats& p : st.paths) {
+            const auto rate = rates.find({lun.file, p.name});
+            const PathRate r = rate == rates.end() ? PathRate{} : rate->second;
             paths.push_back({
                 {"url", p.name},
                 {"state", p.path_state},
@@ -30,6 +36,8 @@ std::string RenderStatsJson(const std::vector<MountedLun>& luns) {
                 {"latency_ewma_us", static_cast<uint64_t>(p.latency_ewma_us)},
                 {"latency_p99_us", static_cast<uint64_t>(p.latency_p99_us)},
                 {"throughput_estimate_bps", static_cast<uint64_t>(p.bytes_per_second)},
+                {"read_bps", static_cast<uint64_t>(r.read_bps)},
+                {"write_bps", static_cast<uint64_t>(r.write_bps)},
                 {"retries", p.counters.retries},
                 {"failures", p.counters.failures},
                 {"resets", p.counters.resets},
@@ -43,6 +51,7 @@ std::string RenderStatsJson(const std::vector<MountedLun>& luns) {
             {"product", info.inquiry.product},
             {"capacity_bytes", st.capacity},
             {"block_size", st.block_size},
+            {"read_only", lun.settings.read_only},
             {"policy", st.policy},
             {"requests", st.requests},
             {"failed_requests", st.failed_requests},

@@ -1,19 +1,31 @@
 // The JSON document behind `/.lunfs/stats`, and its reading for `lunfs status`.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "engine/multipath_device.h"
+#include "tools/mount_options.h"
 
 namespace lunfs {
 
 struct MountedLun {
     std::string file;  // name in the mount root
     std::shared_ptr<MultipathDevice> device;
+    LunSettings settings;  // what it was mounted with; new paths log in with these
+    std::string secret;    // CHAP secret of its URLs' user
 };
 
-std::string RenderStatsJson(const std::vector<MountedLun>& luns);
+struct PathRate;
+using RateTable = std::map<std::pair<std::string, std::string>, PathRate>;
+
+// The document: {"pid", "metrics" (the endpoint's host:port, or ""), "luns": [{file, identity,
+// vendor, product, capacity_bytes, block_size, read_only, policy, requests, failed_requests,
+// queued_extents, "paths": [{url, state, use, ..., read_bps, write_bps}]}]}. Rates come from
+// `rates` (keyed by file and path; 0 where missing).
+std::string RenderStatsJson(const std::vector<MountedLun>& luns, const RateTable& rates,
+                            const std::string& metrics_address);
 
 }  // namespace lunfs

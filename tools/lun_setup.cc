@@ -1,0 +1,210 @@
+#include "tools/lun_setup.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <sstream>
+
+#include "engine/multipath_device.h"
+#include "paths/iscsi_path.h"
+#include "tools/secret.h"
+
+namespace lunfs {
+
+namespace {
+
+// "san.toml:12: " for a LUN from a config, "" for the command line.
+std::string Where(const MountSettings& settings, const LunSettings& lun) {
+    return lun.line > 0 ? fmt::format("{}:{}: ", settings.config, lun.line) : "";
+}
+
+Status CheckName(const std::string& name) {
+    if (name.empty() || name.size() > 255 || name.find('/') != std::string::npos ||
+        name.starts_with('.')) {
+        return Status::Fail(EINVAL, fmt::format("'{}' cannot be a file name (1 to 255 bytes, no "
+                                                "'/', not starting with '.')",
+                                                name));
+    }
+    return Status::Ok();
+}
+
+IscsiPathOptions PathOptions(const LunSettings& lun, const std::string& initiator_name,
+                             const IscsiUrl& url, const std::string& secret) {
+    IscsiPathOptions po;
+    po.url = url;
+    po.initiator_name = initiator_name;
+    po.chap_secret = secret;
+    po.login_timeout_s = lun.login_timeout_s;
+    po.command_timeout_s = lun.command_timeout_s;
+    po.queue_depth = lun.queue_depth;
+    return po;
+}
+
+EngineOptions MakeEngineOptions(const LunSettings& lun) {
+    EngineOptions eo;
+    eo.picker.policy = *ParsePolicy(lun.policy);
+    eo.picker.switch_every = lun.rr_switch_every;
+    eo.max_extent_bytes = lun.max_extent_kib * 1024;
+    eo.no_path_timeout =
+        std::chrono::duration_cast<Duration>(std::chrono::duration<double>(lun.no_path_timeout_s));
+    eo.deadline_ceiling = std::chrono::seconds(lun.command_timeout_s);
+    return eo;
+}
+
+// A LUN being assembled: its paths so far.
+struct Group {
+    const LunPlan* plan;
+    std::string name;
+    std::vector<std::shared_ptr<PathIo>> paths;
+    const std::string& identity() const { return paths.front()->info().identity; }
+};
+
+// Finds (or, when `create`, starts) the group of `path` among `groups`.
+Result<Group*> GroupFor(std::vector<Group>& groups, const LunPlan& plan, const IscsiPath& path,
+                        const MountSettings& settings, bool create) {
+    const std::string& id = path.info().identity;
+    auto it = std::find_if(groups.begin(), groups.end(),
+                           [&](const Group& g) { return g.identity() == id; });
+    if (it != groups.end()) {
+        if (it->plan != &plan) {
+            return Status::Fail(
+                EINVAL, fmt::format("{}{} reaches LUN {}, which is also LUN '{}'",
+                                    Where(settings, plan.settings), path.name(), id, it->name));
+        }
+        if (it->paths.front()->info().capacity.blocks != path.info().capacity.blocks) {
+            return Status::Fail(EINVAL, fmt::format("{} shows another capacity than the LUN's "
+                                                    "other paths",
+                                                    path.name()));
+        }
+        return &*it;
+    }
+    if (!create) {
+        const Group& first = *std::find_if(groups.begin(), groups.end(),
+                                           [&](const Group& g) { return g.plan == &plan; });
+        return Status::Fail(EINVAL, fmt::format("{}{} reaches LUN {}, but {} reaches LUN {}: the "
+                                                "URLs of one [[lun]] must reach one LUN",
+                                                Where(settings, plan.settings), path.name(), id,
+                                                first.paths.front()->name(), first.identity()));
+    }
+    const size_t index = groups.size();
+    std::string name = plan.settings.name;
+    if (settings.grouped_by_identity && index < settings.names.size()) {
+        name = settings.names[index];
+    }
+    groups.push_back({&plan, std::move(name), {}});
+    return &groups.back();
+}
+
+}  // namespace
+
+Result<std::vector<LunPlan>> PlanLuns(const MountSettings& settings) {
+    for (const std::string& name : settings.names) {
+        if (Status s = CheckName(name); !s.ok()) return s;
+    }
+    std::vector<LunPlan> plans;
+    for (const LunSettings& lun : settings.luns) {
+        LunPlan plan{lun, {}, {}};
+        const std::string where = Where(settings, lun);
+        if (!lun.name.empty()) {
+            if (Status s = CheckName(lun.name); !s.ok()) {
+                return Status::Fail(EINVAL, where + s.message());
+            }
+        }
+        for (const std::string& text : lun.urls) {
+            Result<IscsiUrl> url = ParseIscsiUrl(text);
+            if (!url.ok()) return Status::Fail(EINVAL, where + url.status().message());
+            plan.urls.push_back(std::move(url).value());
+        }
+        Result<std::string> secret = LoadChapSecret(lun.chap_secret_file);
+        if (!secret.ok()) return Status::Fail(EINVAL, where + secret.status().message());
+        plan.secret = std::move(secret).value();
+        for (const IscsiUrl& url : plan.urls) {
+            if (!url.user.empty() && plan.secret.empty()) {
+                return Status::Fail(EINVAL, fmt::format("{}CHAP user '{}' needs a secret: "
+                                                        "--chap-secret-file or ${}",
+                                                        where, url.user, kChapSecretEnv));
+            }
+        }
+        plans.push_back(std::move(plan));
+    }
+    return plans;
+}
+
+Result<std::vector<MountedLun>> OpenLuns(const MountSettings& settings, std::vector<LunPlan> plans,
+                                         const std::shared_ptr<Executor>& executor) {
+    std::vector<Group> groups;
+    std::vector<std::pair<IscsiUrl, std::string>> seen;  // url, identity
+    for (const LunPlan& plan : plans) {
+        bool first = true;
+        for (const IscsiUrl& url : plan.urls) {
+            Result<std::shared_ptr<IscsiPath>> path = IscsiPath::Open(
+                PathOptions(plan.settings, settings.initiator_name, url, plan.secret));
+            if (!path.ok()) return path.status();
+            const std::string& id = path.value()->info().identity;
+            if (id.empty()) {
+                return Status::Fail(EPROTO,
+                                    fmt::format("{} reports no identity (VPD 0x83 or 0x80); "
+                                                "lunfs cannot tell its paths apart",
+                                                url.ToString()));
+            }
+            for (const auto& [other, other_id] : seen) {
+                if (other.target == url.target && other.lun == url.lun && other_id != id) {
+                    return Status::Fail(
+                        EINVAL, fmt::format("{} and {} name the same LUN but reach different "
+                                            "ones: {} vs {}",
+                                            other.ToString(), url.ToString(), other_id, id));
+                }
+            }
+            seen.emplace_back(url, id);
+            Result<Group*> group = GroupFor(groups, plan, *path.value(), settings,
+                                            settings.grouped_by_identity || first);
+            if (!group.ok()) return group.status();
+            if (group.value()->name.empty()) group.value()->name = fmt::format("lun{}", url.lun);
+            group.value()->paths.push_back(std::move(path).value());
+            first = false;
+        }
+    }
+    if (settings.names.size() > groups.size()) {
+        return Status::Fail(EINVAL, fmt::format("{} name values for {} LUN(s)",
+                                                settings.names.size(), groups.size()));
+    }
+    std::vector<MountedLun> out;
+    for (Group& g : groups) {
+        if (std::any_of(out.begin(), out.end(),
+                        [&](const MountedLun& m) { return m.file == g.name; })) {
+            return Status::Fail(EINVAL, fmt::format("two LUNs would both be named '{}'; name "
+                                                    "them with name",
+                                                    g.name));
+        }
+        spdlog::info("{}: LUN {} over {} path(s)", g.name, g.identity(), g.paths.size());
+        auto device = std::make_shared<MultipathDevice>(std::move(g.paths),
+                                                        MakeEngineOptions(g.plan->settings),
+                                                        std::make_shared<SteadyClock>(), executor);
+        out.push_back({g.name, std::move(device), g.plan->settings, g.plan->secret});
+    }
+    return out;
+}
+
+Status RunPathsCommand(std::string_view text, const std::vector<MountedLun>& luns,
+                       const std::string& initiator_name) {
+    std::istringstream in{std::string(text)};
+    std::string verb, file, url_text, extra;
+    in >> verb >> file >> url_text;
+    if ((verb != "add" && verb != "remove") || url_text.empty() || (in >> extra)) {
+        return Status::Fail(EINVAL, "usage: add|remove FILE URL");
+    }
+    auto lun =
+        std::find_if(luns.begin(), luns.end(), [&](const MountedLun& m) { return m.file == file; });
+    if (lun == luns.end()) return Status::Fail(ENOENT, fmt::format("no LUN file '{}'", file));
+    Result<IscsiUrl> url = ParseIscsiUrl(url_text);
+    if (!url.ok()) return url.status();
+    if (verb == "remove") return lun->device->RemovePath(url.value().ToString());
+    Result<std::shared_ptr<IscsiPath>> path =
+        IscsiPath::Open(PathOptions(lun->settings, initiator_name, url.value(), lun->secret));
+    if (!path.ok()) return path.status();
+    return lun->device->AddPath(std::move(path).value());
+}
+
+}  // namespace lunfs

@@ -1,0 +1,296 @@
+#include "tools/mount_options.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cmath>
+
+namespace lunfs {
+
+namespace {
+
+using M = MountSettings;
+using L = LunSettings;
+
+const std::vector<MountOption>& Table() {
+    static const std::vector<MountOption> table = {
+        {"foreground",
+         "-f",
+         "",
+         "Stay in the foreground and log to stderr",
+         &M::foreground,
+         0,
+         0,
+         {},
+         false},
+        {"name", "", "NAME",
+         "File name of a LUN (default lun<N>); on the command line, once per LUN in URL order",
+         &L::name},
+        {"read-only", "-r", "", "Mount read-only (ro)", &L::read_only},
+        {"allow-other", "", "",
+         "Let other users use the mount (non-root needs user_allow_other in /etc/fuse.conf)",
+         &M::allow_other},
+        {"initiator-name", "", "IQN", "Our iSCSI initiator name", &M::initiator_name},
+        {"chap-secret-file", "", "FILE",
+         "File holding the CHAP secret for the URLs' user (mode 0600, yours); else "
+         "$LUNFS_CHAP_SECRET",
+         &L::chap_secret_file},
+        {"login-timeout", "", "S", "Seconds to connect and log in", &L::login_timeout_s, 1, 600},
+        {"command-timeout", "", "S", "Seconds for one SCSI command before the session is torn down",
+         &L::command_timeout_s, 1, 3600},
+        {"queue-depth", "", "N", "SCSI commands in flight per session", &L::queue_depth, 1, 1024},
+        {"policy",
+         "",
+         "P",
+         "How requests use the paths: spread (every request over every live path), round-robin, "
+         "queue-depth, service-time, failover",
+         &L::policy,
+         0,
+         0,
+         {"spread", "round-robin", "queue-depth", "service-time", "failover"}},
+        {"rr-switch-every", "", "N", "round-robin: requests per path before switching",
+         &L::rr_switch_every, 1, 1000000},
+        {"no-path-timeout", "", "S",
+         "Seconds I/O waits for a path when none is live, then fails with EIO (0: at once)",
+         &L::no_path_timeout_s, 0, 3600},
+        {"max-extent", "", "KIB", "Largest single SCSI command in KiB (capped by the LUN's limit)",
+         &L::max_extent_kib, 4, 16384},
+        {"fuse-threads", "", "N", "FUSE worker threads at most", &M::fuse_threads, 1, 256},
+        {"metrics", "", "HOST:PORT",
+         "Serve Prometheus metrics on this address (loopback only unless metrics-allow-remote; "
+         "port 0 picks one, shown by lunfs status)",
+         &M::metrics},
+        {"metrics-allow-remote", "", "",
+         "Let --metrics listen on a non-loopback address (the endpoint has no authentication)",
+         &M::metrics_allow_remote},
+        {"log-level",
+         "",
+         "L",
+         "trace, debug, info, warn, error, critical or off",
+         &M::log_level,
+         0,
+         0,
+         {"trace", "debug", "info", "warn", "error", "critical", "off"}},
+        {"log-file", "", "FILE", "Where the daemon logs (default: stderr with -f, else syslog)",
+         &M::log_file},
+    };
+    return table;
+}
+
+template <typename T>
+constexpr bool kIsLunField = false;
+template <typename T>
+constexpr bool kIsLunField<T LunSettings::*> = true;
+
+Status Error(const std::string& origin, const std::string& what) {
+    return Status::Fail(EINVAL, fmt::format("{}: {}", origin, what));
+}
+
+std::string Shown(const OptionValue& v) {
+    return std::visit(
+        [](const auto& x) -> std::string {
+            using T = std::decay_t<decltype(x)>;
+            if constexpr (std::is_same_v<T, std::string>) {
+                return fmt::format("'{}'", x);
+            } else if constexpr (std::is_same_v<T, bool>) {
+                return x ? "true" : "false";
+            } else {
+                return fmt::format("{}", x);
+            }
+        },
+        v);
+}
+
+Result<bool> ToBool(const OptionValue& v, bool typed) {
+    if (const bool* b = std::get_if<bool>(&v)) return *b;
+    if (const std::string* s = std::get_if<std::string>(&v); s && !typed) {
+        if (s->empty() || *s == "true" || *s == "yes" || *s == "on" || *s == "1") return true;
+        if (*s == "false" || *s == "no" || *s == "off" || *s == "0") return false;
+    }
+    return Status::Fail(EINVAL, fmt::format("must be true or false, not {}", Shown(v)));
+}
+
+Result<double> ToNumber(const MountOption& o, const OptionValue& v, bool whole, bool typed) {
+    double out = 0;
+    bool ok = false;
+    if (const int64_t* i = std::get_if<int64_t>(&v)) {
+        out = static_cast<double>(*i);
+        ok = true;
+    } else if (const double* d = std::get_if<double>(&v)) {
+        out = *d;
+        ok = !whole || std::floor(*d) == *d;
+    } else if (const std::string* s = std::get_if<std::string>(&v); s && !typed) {
+        const char* end = s->data() + s->size();
+        auto [ptr, ec] = std::from_chars(s->data(), end, out);
+        ok = !s->empty() && ec == std::errc() && ptr == end && std::isfinite(out) &&
+             (!whole || std::floor(out) == out);
+    }
+    if (!ok || out < o.min || out > o.max) {
+        return Status::Fail(EINVAL,
+                            fmt::format("must be a {} from {} to {}, not {}",
+                                        whole ? "whole number" : "number", o.min, o.max, Shown(v)));
+    }
+    return out;
+}
+
+Result<std::string> ToText(const MountOption& o, const OptionValue& v) {
+    const std::string* s = std::get_if<std::string>(&v);
+    if (!s) return Status::Fail(EINVAL, fmt::format("must be a string, not {}", Shown(v)));
+    if (!o.choices.empty() &&
+        std::find(o.choices.begin(), o.choices.end(), *s) == o.choices.end()) {
+        std::string list;
+        for (std::string_view c : o.choices) list += (list.empty() ? "" : ", ") + std::string(c);
+        return Status::Fail(EINVAL, fmt::format("unknown value {} (use {})", Shown(v), list));
+    }
+    return *s;
+}
+
+// Stores `v` into `target.*field`, converted to the field's type.
+template <typename Owner, typename T>
+Status Store(const MountOption& o, const OptionValue& v, bool typed, Owner& target,
+             T Owner::*field) {
+    if constexpr (std::is_same_v<T, bool>) {
+        Result<bool> b = ToBool(v, typed);
+        if (!b.ok()) return b.status();
+        target.*field = b.value();
+    } else if constexpr (std::is_same_v<T, std::string>) {
+        Result<std::string> s = ToText(o, v);
+        if (!s.ok()) return s.status();
+        target.*field = std::move(s).value();
+    } else {
+        Result<double> d = ToNumber(o, v, !std::is_floating_point_v<T>, typed);
+        if (!d.ok()) return d.status();
+        target.*field = static_cast<T>(d.value());
+    }
+    return Status::Ok();
+}
+
+template <typename T>
+std::string Text(const T& value) {
+    if constexpr (std::is_same_v<T, bool>) {
+        return value ? "true" : "false";
+    } else {
+        return fmt::format("{}", value);
+    }
+}
+
+// Option names that mount helpers pass and that lunfs accepts without effect.
+bool Ignored(std::string_view name) {
+    static constexpr std::string_view kIgnored[] = {
+        "defaults",    "auto",       "noauto",
+        "_netdev",     "nofail",     "user",
+        "nouser",      "users",      "suid",
+        "nosuid",      "dev",        "nodev",
+        "exec",        "noexec",     "atime",
+        "noatime",     "relatime",   "norelatime",
+        "strictatime", "diratime",   "nodiratime",
+        "lazytime",    "nolazytime", "sync",
+        "async",       "dirsync",    "default_permissions"};
+    return name.starts_with("x-") || name.starts_with("comment=") ||
+           std::find(std::begin(kIgnored), std::end(kIgnored), name) != std::end(kIgnored);
+}
+
+}  // namespace
+
+bool MountOption::per_lun() const {
+    return std::visit([](auto f) { return kIsLunField<decltype(f)>; }, field);
+}
+
+bool MountOption::is_flag() const { return value_name.empty(); }
+
+std::span<const MountOption> AllMountOptions() { return Table(); }
+
+const MountOption* FindMountOption(std::string_view key) {
+    for (const MountOption& o : Table()) {
+        if (o.key == key) return &o;
+    }
+    return nullptr;
+}
+
+Status ApplyOption(const OptionAssignment& a, MountSettings& settings) {
+    const MountOption& o = *a.option;
+    if (std::holds_alternative<std::string LunSettings::*>(o.field) &&
+        std::get<std::string LunSettings::*>(o.field) == &LunSettings::name) {
+        Result<std::string> name = ToText(o, a.value);
+        if (!name.ok()) return Error(a.origin, name.status().message());
+        settings.names.push_back(std::move(name).value());
+        return Status::Ok();
+    }
+    Status s = std::visit(
+        [&](auto field) -> Status {
+            if constexpr (kIsLunField<decltype(field)>) {
+                return Store(o, a.value, a.typed, settings.defaults, field);
+            } else {
+                return Store(o, a.value, a.typed, settings, field);
+            }
+        },
+        o.field);
+    return s.ok() ? s : Error(a.origin, s.message());
+}
+
+Status ApplyLunOption(const OptionAssignment& a, LunSettings& lun) {
+    const MountOption& o = *a.option;
+    Status s = std::visit(
+        [&](auto field) -> Status {
+            if constexpr (kIsLunField<decltype(field)>) {
+                return Store(o, a.value, a.typed, lun, field);
+            } else {
+                return Status::Fail(EINVAL, "applies to the whole mount, not to one LUN");
+            }
+        },
+        o.field);
+    return s.ok() ? s : Error(a.origin, s.message());
+}
+
+std::string OptionText(const MountOption& option, const MountSettings& settings) {
+    return std::visit(
+        [&](auto field) -> std::string {
+            if constexpr (kIsLunField<decltype(field)>) {
+                return Text(settings.defaults.*field);
+            } else {
+                return Text(settings.*field);
+            }
+        },
+        option.field);
+}
+
+Status ParseFuseOptions(std::string_view text, std::vector<OptionAssignment>& out,
+                        std::string& config) {
+    while (!text.empty()) {
+        const size_t comma = text.find(',');
+        std::string_view item = text.substr(0, comma);
+        text = comma == std::string_view::npos ? std::string_view() : text.substr(comma + 1);
+        if (item.empty() || Ignored(item)) continue;
+        const size_t eq = item.find('=');
+        std::string key(item.substr(0, eq));
+        std::replace(key.begin(), key.end(), '_', '-');
+        const std::string value =
+            eq == std::string_view::npos ? "" : std::string(item.substr(eq + 1));
+        const std::string origin = fmt::format("-o {}", item.substr(0, eq));
+        if (key == "ro" || key == "rw") {
+            if (eq != std::string_view::npos) return Error(origin, "takes no value");
+            out.push_back({FindMountOption("read-only"), key == "ro", origin});
+            continue;
+        }
+        if (key == "config") {
+            if (value.empty()) return Error(origin, "needs a file: config=FILE");
+            config = value;
+            continue;
+        }
+        const MountOption* o = FindMountOption(key);
+        if (!o || o->key == "foreground") {
+            return Status::Fail(EINVAL, fmt::format("unknown mount option '{}' (see lunfs mount "
+                                                    "--help)",
+                                                    item.substr(0, eq)));
+        }
+        if (!o->is_flag() && eq == std::string_view::npos) {
+            return Error(origin, fmt::format("needs a value: {}={}", o->key, o->value_name));
+        }
+        out.push_back({o, value, origin});
+    }
+    return Status::Ok();
+}
+
+}  // namespace lunfs

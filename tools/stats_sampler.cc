@@ -1,0 +1,70 @@
+#include "tools/stats_sampler.h"
+
+#include <algorithm>
+
+namespace lunfs {
+
+StatsSampler::StatsSampler(const std::vector<MountedLun>& luns, std::chrono::milliseconds period)
+    : luns_(luns), period_(period) {
+    Sample();
+    thread_ = std::thread(&StatsSampler::Run, this);
+}
+
+StatsSampler::~StatsSampler() {
+    {
+        std::lock_guard lock(mu_);
+        stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+}
+
+std::shared_ptr<const StatsSnapshot> StatsSampler::Latest() const {
+    std::lock_guard lock(mu_);
+    return latest_;
+}
+
+void StatsSampler::Run() {
+    std::unique_lock lock(mu_);
+    while (!cv_.wait_for(lock, period_, [this] { return stop_; })) {
+        lock.unlock();
+        Sample();
+        lock.lock();
+    }
+}
+
+void StatsSampler::Sample() {
+    auto next = std::make_shared<StatsSnapshot>();
+    const auto now = std::chrono::steady_clock::now();
+    for (const MountedLun& lun : luns_) {
+        next->luns.push_back({lun.file, lun.device->info(), lun.device->Stats()});
+    }
+    const std::shared_ptr<const StatsSnapshot> previous = Latest();
+    const double seconds = std::chrono::duration<double>(now - last_time_).count();
+    if (previous && seconds > 0) {
+        for (const StatsSnapshot::Lun& lun : next->luns) {
+            const auto old_lun =
+                std::find_if(previous->luns.begin(), previous->luns.end(),
+                             [&](const StatsSnapshot::Lun& l) { return l.file == lun.file; });
+            if (old_lun == previous->luns.end()) continue;
+            for (const PathStats& p : lun.stats.paths) {
+                for (const PathStats& q : old_lun->stats.paths) {
+                    if (q.name != p.name) continue;
+                    auto delta = [&](uint64_t now_bytes, uint64_t then_bytes) {
+                        return now_bytes >= then_bytes
+                                   ? static_cast<double>(now_bytes - then_bytes) / seconds
+                                   : 0.0;
+                    };
+                    next->rates[{lun.file, p.name}] = {
+                        delta(p.counters.bytes_read, q.counters.bytes_read),
+                        delta(p.counters.bytes_written, q.counters.bytes_written)};
+                }
+            }
+        }
+    }
+    last_time_ = now;
+    std::lock_guard lock(mu_);
+    latest_ = std::move(next);
+}
+
+}  // namespace lunfs

@@ -1,0 +1,64 @@
+// StatsSampler: reads every LUN's statistics once a period on its own thread, and keeps the
+// latest snapshot with each path's throughput each way over the last period. Readers that must
+// never reach into the engine (the metrics endpoint, however often it is scraped) use the
+// snapshot; only the sampler's thread calls MultipathDevice::Stats().
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "engine/multipath_device.h"
+#include "tools/stats_json.h"
+
+namespace lunfs {
+
+struct PathRate {
+    double read_bps = 0;   // bytes per second read through the path over the last period
+    double write_bps = 0;  // bytes per second written
+};
+
+// Rates by LUN file and path name.
+using RateTable = std::map<std::pair<std::string, std::string>, PathRate>;
+
+struct StatsSnapshot {
+    struct Lun {
+        std::string file;
+        LunInfo info;
+        LunStats stats;
+    };
+    std::vector<Lun> luns;
+    RateTable rates;
+};
+
+class StatsSampler {
+  public:
+    // `luns` must outlive the sampler. The first snapshot is taken before the constructor
+    // returns.
+    explicit StatsSampler(const std::vector<MountedLun>& luns,
+                          std::chrono::milliseconds period = std::chrono::seconds(1));
+    ~StatsSampler();
+
+    std::shared_ptr<const StatsSnapshot> Latest() const;
+    RateTable Rates() const { return Latest()->rates; }
+
+  private:
+    void Sample();
+    void Run();
+
+    const std::vector<MountedLun>& luns_;
+    const std::chrono::milliseconds period_;
+    std::chrono::steady_clock::time_point last_time_;  // sampler thread only
+    mutable std::mutex mu_;
+    std::shared_ptr<const StatsSnapshot> latest_;  // guarded by mu_
+    bool stop_ = false;                            // guarded by mu_
+    std::condition_variable cv_;
+    std::thread thread_;
+};
+
+}  // namespace lunfs

@@ -1,0 +1,140 @@
+#include "tools/status_view.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+
+namespace lunfs {
+
+namespace {
+
+constexpr double kMinScale = 1 << 20;  // a full bar is at least 1 MiB/s
+
+uint64_t U(const nlohmann::json& j, const char* key) {
+    const auto it = j.find(key);
+    return it != j.end() && it->is_number() ? it->get<uint64_t>() : 0;
+}
+
+std::string S(const nlohmann::json& j, const char* key) {
+    const auto it = j.find(key);
+    return it != j.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
+std::string LunHeader(const nlohmann::json& lun) {
+    return fmt::format(
+        "{}  {}  {} {}  {} MiB, {} B blocks{}  policy {}  requests {} (failed {})"
+        "  queued {}",
+        S(lun, "file"), S(lun, "identity"), S(lun, "vendor"), S(lun, "product"),
+        U(lun, "capacity_bytes") >> 20, U(lun, "block_size"),
+        lun.value("read_only", false) ? ", read-only" : "", S(lun, "policy"), U(lun, "requests"),
+        U(lun, "failed_requests"), U(lun, "queued_extents"));
+}
+
+// A bar of `cells` cells filled to rate / scale.
+std::string Bar(double rate, double scale, int cells, bool utf8) {
+    const int full = static_cast<int>(std::lround(std::clamp(rate / scale, 0.0, 1.0) * cells));
+    std::string out;
+    for (int i = 0; i < cells; ++i) {
+        if (utf8) {
+            out += i < full ? "\u2588" : "\u00b7";
+        } else {
+            out += i < full ? '#' : '.';
+        }
+    }
+    return out;
+}
+
+std::string Cut(std::string line, int width) {
+    // Counts bytes, which is columns except inside bars, whose width is computed to fit.
+    if (static_cast<int>(line.size()) > width && line.find('\xe2') == std::string::npos) {
+        line.resize(static_cast<size_t>(std::max(width, 0)));
+    }
+    return line;
+}
+
+std::string Mib(uint64_t bytes) {
+    return fmt::format("{:.1f}", static_cast<double>(bytes) / (1 << 20));
+}
+
+}  // namespace
+
+std::string FormatRate(double bps) {
+    if (bps >= 1024.0 * 1024 * 1024) return fmt::format("{:.2f} GiB/s", bps / (1 << 30));
+    if (bps >= 1024.0 * 1024) return fmt::format("{:.1f} MiB/s", bps / (1 << 20));
+    if (bps >= 1024.0) return fmt::format("{:.0f} KiB/s", bps / 1024);
+    return fmt::format("{:.0f} B/s", bps);
+}
+
+std::string RenderStatusTable(const nlohmann::json& doc) {
+    if (!doc.is_object() || !doc.contains("luns") || !doc["luns"].is_array()) return "";
+    std::string out;
+    size_t width = 4;
+    for (const auto& lun : doc["luns"]) {
+        for (const auto& p : lun.value("paths", nlohmann::json::array())) {
+            width = std::max(width, S(p, "url").size());
+        }
+    }
+    const std::string row = fmt::format(
+        "  {{:<{}}} {{:<10}} {{:<9}} {{:>11}} {{:>11}} {{:>9}} {{:>9}} {{:>5}} {{:>8}} {{:>8}} "
+        "{{:>7}} {{:>8}}\n",
+        width);
+    for (const auto& lun : doc["luns"]) {
+        out += LunHeader(lun) + "\n";
+        out +=
+            fmt::format(fmt::runtime(row), "path", "state", "use", "read/s", "write/s", "read MiB",
+                        "writ MiB", "infl", "lat us", "p99 us", "retries", "failures");
+        for (const auto& p : lun.value("paths", nlohmann::json::array())) {
+            out += fmt::format(fmt::runtime(row), S(p, "url"), S(p, "state"), S(p, "use"),
+                               FormatRate(static_cast<double>(U(p, "read_bps"))),
+                               FormatRate(static_cast<double>(U(p, "write_bps"))),
+                               Mib(U(p, "bytes_read")), Mib(U(p, "bytes_written")),
+                               U(p, "in_flight"), U(p, "latency_ewma_us"), U(p, "latency_p99_us"),
+                               U(p, "retries"), U(p, "failures"));
+        }
+    }
+    if (!S(doc, "metrics").empty()) {
+        out += fmt::format("metrics: http://{}/metrics\n", S(doc, "metrics"));
+    }
+    return out;
+}
+
+std::vector<std::string> RenderWatchFrame(const nlohmann::json& doc, const std::string& mountpoint,
+                                          WatchStyle& style) {
+    std::vector<std::string> lines;
+    const int width = std::max(style.width, 40);
+    for (const auto& lun : doc.value("luns", nlohmann::json::array())) {
+        for (const auto& p : lun.value("paths", nlohmann::json::array())) {
+            style.scale_bps =
+                std::max({style.scale_bps, kMinScale, static_cast<double>(U(p, "read_bps")),
+                          static_cast<double>(U(p, "write_bps"))});
+        }
+    }
+    lines.push_back(Cut(fmt::format("lunfs status {}   full bar = {}   (q quits)", mountpoint,
+                                    FormatRate(style.scale_bps)),
+                        width));
+    // Path line: name, then "R <bar> rate  W <bar> rate", then counters.
+    const int cells = std::clamp((width - 36) / 2, 4, 40);
+    for (const auto& lun : doc.value("luns", nlohmann::json::array())) {
+        lines.push_back("");
+        lines.push_back(Cut(LunHeader(lun), width));
+        for (const auto& p : lun.value("paths", nlohmann::json::array())) {
+            const double r = static_cast<double>(U(p, "read_bps"));
+            const double w = static_cast<double>(U(p, "write_bps"));
+            lines.push_back(
+                Cut(fmt::format("  {}  {} / {}", S(p, "url"), S(p, "state"), S(p, "use")), width));
+            lines.push_back(fmt::format("    R {} {:>11}  W {} {:>11}",
+                                        Bar(r, style.scale_bps, cells, style.utf8), FormatRate(r),
+                                        Bar(w, style.scale_bps, cells, style.utf8), FormatRate(w)));
+            lines.push_back(
+                Cut(fmt::format("    in flight {}  latency {} us (p99 {} us)  "
+                                "retries {}  failures {}",
+                                U(p, "in_flight"), U(p, "latency_ewma_us"), U(p, "latency_p99_us"),
+                                U(p, "retries"), U(p, "failures")),
+                    width));
+        }
+    }
+    return lines;
+}
+
+}  // namespace lunfs
