@@ -483,9 +483,12 @@ void IscsiPath::OnCommandDone(iscsi_context*, int status, void* data, void* task
     PathCommand& c = task->command;
     const uint64_t bytes = uint64_t{c.blocks} * self->info_.capacity.block_size;
 
-    Status s = ClassifyScsi(static_cast<uint32_t>(status), st ? SenseOf(st) : Sense{},
-                            fmt::format("{}: {} of {} blocks at LBA {}", self->name_,
-                                        CommandKindName(c.kind), c.blocks, c.lba));
+    // The message is formatted only for a failure: completions are the hot path.
+    Status s = status == SCSI_STATUS_GOOD
+                   ? Status::Ok()
+                   : ClassifyScsi(static_cast<uint32_t>(status), st ? SenseOf(st) : Sense{},
+                                  fmt::format("{}: {} of {} blocks at LBA {}", self->name_,
+                                              CommandKindName(c.kind), c.blocks, c.lba));
     if (s.ok() && st && c.kind == CommandKind::kRead &&
         st->residual_status != SCSI_RESIDUAL_NO_RESIDUAL && st->residual != 0) {
         s = Status::Fail(EIO, fmt::format("{}: short read at LBA {} ({} bytes missing)",
