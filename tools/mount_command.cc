@@ -126,8 +126,9 @@ int RunMount(const MountSettings& o) {
     Reporter report(o.foreground ? -1 : Daemonize());
     SetUpLogging(o.log_level, o.foreground, o.log_file);
 
-    auto executor = std::make_shared<TbbExecutor>(
-        static_cast<int>(std::max(1u, std::thread::hardware_concurrency() / 2)));
+    // One TBB worker runs posted work (retries); FUSE workers and the paths' threads, which split
+    // new requests in the arena themselves, each find a slot of their own there.
+    auto executor = std::make_shared<TbbExecutor>(1, static_cast<int>(o.fuse_threads) + 8);
     Result<std::vector<MountedLun>> opened = OpenLuns(o, std::move(plans).value(), executor);
     if (!opened.ok()) return report.Failed(opened.status(), kExitFailed);
     const std::vector<MountedLun> mounted = std::move(opened).value();
