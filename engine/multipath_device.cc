@@ -60,6 +60,8 @@ MultipathDevice::MultipathDevice(std::vector<std::shared_ptr<PathIo>> paths, Eng
     : info_(paths.front()->info()),
       options_(options),
       extent_bytes_(ExtentBytes(info_, options.max_extent_bytes)),
+      write_extent_bytes_(
+          ExtentBytes(info_, std::min(options.max_extent_bytes, options.max_write_extent_bytes))),
       clock_(std::move(clock)),
       executor_(std::move(executor)),
       picker_(WithBlockSize(options.picker, info_.capacity.block_size)) {
@@ -174,13 +176,20 @@ void MultipathDevice::Submit(IoRequest request) {
     const uint64_t end = begin + request.Length();
     parent->request = std::move(request);
     if (op == IoOp::kWrite) {
-        write_order_.Acquire(begin, end, [this, parent](RangeLock::Ticket ticket) {
+        // Granted at once, the write is split here like a read; granted later, when an earlier
+        // overlapping write completes, it is split on the executor's thread, not the path's.
+        const std::thread::id submitter = std::this_thread::get_id();
+        write_order_.Acquire(begin, end, [this, parent, submitter](RangeLock::Ticket ticket) {
             parent->ticket = ticket;
-            Post([this, parent] { Split(parent); });
+            if (std::this_thread::get_id() == submitter) {
+                executor_->Run([this, parent] { Split(parent); });
+            } else {
+                Post([this, parent] { Split(parent); });
+            }
         });
         return;
     }
-    Post([this, parent] { Split(parent); });
+    executor_->Run([this, parent = std::move(parent)] { Split(parent); });
 }
 
 void MultipathDevice::Split(const std::shared_ptr<Parent>& parent) {
@@ -204,14 +213,15 @@ void MultipathDevice::Split(const std::shared_ptr<Parent>& parent) {
             }
             std::vector<Share> shares = picker_.Split(length, loads);
             if (shares.empty()) shares.push_back({kNoSlot, length});  // waits for a path
+            const uint64_t cut = r.op == IoOp::kRead ? extent_bytes_ : write_extent_bytes_;
             uint64_t at = 0;
             for (const Share& share : shares) {
-                for (uint64_t done = 0; done < share.bytes; done += extent_bytes_) {
+                for (uint64_t done = 0; done < share.bytes; done += cut) {
                     Extent e;
                     e.kind = r.op == IoOp::kRead ? CommandKind::kRead : CommandKind::kWrite;
                     e.offset = r.offset + at + done;
                     e.parent_offset = at + done;
-                    e.length = std::min<uint64_t>(extent_bytes_, share.bytes - done);
+                    e.length = std::min<uint64_t>(cut, share.bytes - done);
                     e.slot = share.path;
                     extents.push_back(std::move(e));
                 }

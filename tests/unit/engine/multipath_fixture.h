@@ -36,6 +36,7 @@ class MultipathFixture : public ::testing::Test {
         o.picker.policy = Policy::kSpread;
         o.picker.min_share_bytes = 64 * kKiB;
         o.max_extent_bytes = 1 << 20;
+        o.max_write_extent_bytes = 1 << 20;  // writes cut like reads unless a test says so
         o.no_path_timeout = std::chrono::seconds(30);
         o.deadline_floor = std::chrono::seconds(1);
         o.deadline_ceiling = std::chrono::seconds(30);
