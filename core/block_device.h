@@ -27,11 +27,20 @@ const char* IoOpName(IoOp op);
 
 using IoCallback = std::function<void(Status)>;
 
+// What a request allows the layers between the file and the LUN.
+enum IoFlags : uint32_t {
+    kIoNoFlags = 0,
+    // A write that must reach the LUN before it completes (a handle opened with O_DIRECT,
+    // O_SYNC or O_DSYNC): no layer may acknowledge it from memory.
+    kIoWriteThrough = 1u << 0,
+};
+
 struct IoRequest {
     IoOp op = IoOp::kRead;
     uint64_t offset = 0;     // bytes from the start of the device
     std::vector<iovec> iov;  // caller-owned memory; stays valid until `done` has run
     IoCallback done;         // called exactly once
+    uint32_t flags = kIoNoFlags;
 
     uint64_t Length() const;  // sum of the iovec lengths (0 for a flush)
 };

@@ -71,7 +71,7 @@ void RmwDevice::SubmitRead(IoRequest request) {
     iov.insert(iov.end(), request.iov.begin(), request.iov.end());
     if (tail_len) iov.push_back(Iov(scratch->data() + bs, tail_len));
 
-    IoRequest inner{IoOp::kRead, begin - head_len, std::move(iov), nullptr};
+    IoRequest inner{IoOp::kRead, begin - head_len, std::move(iov), nullptr, request.flags};
     inner.done = [scratch, done = std::move(request.done)](Status s) { done(std::move(s)); };
     inner_->Submit(std::move(inner));
 }
@@ -142,7 +142,8 @@ void RmwDevice::WriteMerged(std::shared_ptr<Write> write) {
         std::byte* block = write->tail ? write->tail.get() : write->head.get();
         iov.push_back(Iov(block + (bs - tail_keep), tail_keep));
     }
-    IoRequest merged{IoOp::kWrite, write->aligned_begin, std::move(iov), nullptr};
+    IoRequest merged{IoOp::kWrite, write->aligned_begin, std::move(iov), nullptr,
+                     write->request.flags};
     merged.done = [this, write](Status s) { Finish(write, std::move(s)); };
     inner_->Submit(std::move(merged));
 }
