@@ -253,7 +253,7 @@ void LunFs::Read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_fi
 }
 
 void LunFs::Write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t off,
-                  fuse_file_info*) {
+                  fuse_file_info* fi) {
     if (KindOf(ino) == Kind::kControl && control_[ino - kControlBase].command) {
         // Runs in this worker: control commands are rare and may take a login's time.
         Status s = control_[ino - kControlBase].command(std::string_view(buf, size));
@@ -273,7 +273,12 @@ void LunFs::Write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, 
     auto op =
         std::make_shared<WriteOp>(WriteOp{req, std::unique_ptr<char[]>(new char[size]), size});
     std::memcpy(op->buf.get(), buf, size);
-    IoRequest io{IoOp::kWrite, static_cast<uint64_t>(off), {iovec{op->buf.get(), size}}, nullptr};
+    // Handles opened O_DIRECT, O_SYNC or O_DSYNC write through any cache.
+    const int open_flags = static_cast<int>(fi->fh);
+    const uint32_t flags =
+        (open_flags & (O_DIRECT | O_SYNC | O_DSYNC)) ? uint32_t{kIoWriteThrough} : uint32_t{0};
+    IoRequest io{
+        IoOp::kWrite, static_cast<uint64_t>(off), {iovec{op->buf.get(), size}}, nullptr, flags};
     io.done = [op](Status s) {
         if (!s.ok()) return ReplyStatus(op->req, s, "write");
         fuse_reply_write(op->req, op->size);

@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <future>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -101,6 +102,21 @@ int Daemonize() {
     return fds[1];
 }
 
+// Writes back what the caches still hold (every close flushed already, unless the mount went
+// away under open files) before the paths log out.
+void FlushCaches(const std::vector<MountedLun>& luns) {
+    for (const MountedLun& m : luns) {
+        if (m.cache->Stats().dirty_bytes == 0) continue;
+        std::promise<Status> flushed;
+        std::future<Status> result = flushed.get_future();
+        m.cache->Submit(IoRequest{
+            IoOp::kFlush, 0, {}, [&flushed](Status s) { flushed.set_value(std::move(s)); }});
+        if (Status s = result.get(); !s.ok()) {
+            spdlog::error("{}: writing back the cache failed: {}", m.file, s.ToString());
+        }
+    }
+}
+
 }  // namespace
 
 int RunMount(const MountSettings& o) {
@@ -146,7 +162,7 @@ int RunMount(const MountSettings& o) {
     std::vector<LunFile> files;
     bool all_read_only = true;
     for (const MountedLun& m : mounted) {
-        files.push_back({m.file, std::make_shared<RmwDevice>(m.device), m.settings.read_only});
+        files.push_back({m.file, std::make_shared<RmwDevice>(m.cache), m.settings.read_only});
         all_read_only = all_read_only && m.settings.read_only;
     }
     std::string last_result = "ok\n";  // what the last paths command said
@@ -187,6 +203,7 @@ int RunMount(const MountSettings& o) {
     report.Ready();
     Status run = session.value()->Run(o.fuse_threads);
     session.value().reset();  // unmount before the paths log out
+    FlushCaches(mounted);
     metrics.reset();
     if (!run.ok()) {
         spdlog::error("{}", run.message());

@@ -30,6 +30,9 @@ struct LunSettings {
     std::string policy = "spread";
     unsigned rr_switch_every = 1000;
     double no_path_timeout_s = 30;
+    std::string cache = "read";      // none, read or writeback
+    unsigned cache_size_mib = 64;    // memory the LUN's cache may hold
+    unsigned readahead_kib = 16384;  // most a sequential stream is loaded ahead; 0: none
     int line = 0;  // the line of its [[lun]] table in the config; 0 for the command line
 };
 
