@@ -118,6 +118,9 @@ void BlockCache::Submit(IoRequest request) {
         case IoOp::kFlush:
             Flush(std::move(request));
             return;
+        case IoOp::kDiscard:
+            WriteThrough(std::move(request));
+            return;
     }
 }
 

@@ -97,6 +97,7 @@ class BlockCache final : public BlockDevice {
     uint32_t BlockSize() const override { return inner_->BlockSize(); }
     uint32_t Alignment() const override { return inner_->BlockSize(); }
     void Submit(IoRequest request) override;
+    bool CanDiscard() const override { return inner_->CanDiscard(); }
 
     // Starts write-back of blocks dirty for longer than writeback_delay, or of the oldest when
     // dirty data passed half of dirty_max_bytes.
@@ -140,6 +141,7 @@ class BlockCache final : public BlockDevice {
     // Writes.
     void Write(IoRequest request);
     bool WriteBackLocked(Shard& shard, const Piece& p, const std::vector<iovec>& src);
+    // Writes and discards that go around the cache: their blocks are dropped from memory.
     void WriteThrough(IoRequest request);
     void InvalidateLocked(Shard& shard, const Piece& p);
 

@@ -20,7 +20,8 @@ namespace lunfs {
 enum class IoOp : uint8_t {
     kRead,
     kWrite,
-    kFlush,  // all writes completed before it was submitted reach stable storage
+    kFlush,    // all writes completed before it was submitted reach stable storage
+    kDiscard,  // the range is deallocated and reads as zeros afterwards (see CanDiscard)
 };
 
 const char* IoOpName(IoOp op);
@@ -41,8 +42,11 @@ struct IoRequest {
     std::vector<iovec> iov;  // caller-owned memory; stays valid until `done` has run
     IoCallback done;         // called exactly once
     uint32_t flags = kIoNoFlags;
+    uint64_t discard_length = 0;  // kDiscard: bytes from `offset` (it has no buffers)
 
-    uint64_t Length() const;  // sum of the iovec lengths (0 for a flush)
+    // Bytes the request covers: the iovec lengths summed (0 for a flush; discard_length for a
+    // discard).
+    uint64_t Length() const;
 };
 
 class BlockDevice {
@@ -58,6 +62,9 @@ class BlockDevice {
 
     // Starts the request. Thread-safe. The callback may run before Submit returns.
     virtual void Submit(IoRequest request) = 0;
+
+    // Whether kDiscard requests are supported; without it they complete with EOPNOTSUPP.
+    virtual bool CanDiscard() const { return false; }
 };
 
 // Checks a request against a device's alignment and capacity; ok or EINVAL.

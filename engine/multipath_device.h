@@ -40,6 +40,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -113,6 +114,8 @@ class MultipathDevice final : public BlockDevice {
     uint32_t BlockSize() const override { return info_.capacity.block_size; }
     uint32_t Alignment() const override { return info_.capacity.block_size; }
     void Submit(IoRequest request) override;
+    // UNMAP where unmapped blocks read as zeros (LBPRZ), else WRITE SAME(16) with UNMAP.
+    bool CanDiscard() const override { return discard_kind_.has_value(); }
 
     // Adds a path at runtime; it must reach the same LUN. Thread-safe.
     Status AddPath(std::shared_ptr<PathIo> path);
@@ -150,8 +153,10 @@ class MultipathDevice final : public BlockDevice {
 
     const LunInfo info_;
     const EngineOptions options_;
-    const uint32_t extent_bytes_;        // reads
-    const uint32_t write_extent_bytes_;  // writes
+    const uint32_t extent_bytes_;                    // reads
+    const uint32_t write_extent_bytes_;              // writes
+    const std::optional<CommandKind> discard_kind_;  // none: the LUN cannot discard
+    const uint32_t discard_extent_bytes_;
     std::shared_ptr<Clock> clock_;
     std::shared_ptr<Executor> executor_;
     RangeLock write_order_;

@@ -36,6 +36,7 @@ class LatencyHistogram {
 struct SlotCounters {
     uint64_t reads = 0, writes = 0, bytes_read = 0, bytes_written = 0;
     uint64_t syncs = 0;          // SYNCHRONIZE CACHE answered GOOD
+    uint64_t discards = 0;       // UNMAP or WRITE SAME answered GOOD
     uint64_t retries = 0;        // extents re-sent after failing here
     uint64_t failures = 0;       // extents that failed here
     uint64_t resets = 0;         // times the engine reset the session for an overdue extent

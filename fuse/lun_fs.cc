@@ -307,6 +307,30 @@ void LunFs::Fsync(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
     SendFlush(req, ino);
 }
 
+// fallocate(): a LUN has all its blocks already, so allocating inside it succeeds and beyond it
+// fails like growing it (EFBIG). Punching a hole discards the range (UNMAP or WRITE SAME with
+// UNMAP below), so it reads as zeros; a LUN that cannot do that gets EOPNOTSUPP and is untouched.
+void LunFs::Fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length) {
+    if (KindOf(ino) != Kind::kLun) return (void)fuse_reply_err(req, EOPNOTSUPP);
+    if (ReadOnly(ino)) return (void)fuse_reply_err(req, EROFS);
+    if (offset < 0 || length <= 0) return (void)fuse_reply_err(req, EINVAL);
+    BlockDevice& dev = Lun(ino);
+    const uint64_t cap = dev.Capacity();
+    const uint64_t begin = static_cast<uint64_t>(offset);
+    const uint64_t end = begin + static_cast<uint64_t>(length);
+    if (mode == 0 || mode == FALLOC_FL_KEEP_SIZE) {
+        return (void)fuse_reply_err(req, (mode == 0 && end > cap) ? EFBIG : 0);
+    }
+    if (mode != (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE)) {
+        return (void)fuse_reply_err(req, EOPNOTSUPP);
+    }
+    if (begin >= cap) return (void)fuse_reply_err(req, 0);
+    if (!dev.CanDiscard()) return (void)fuse_reply_err(req, EOPNOTSUPP);
+    IoRequest io{IoOp::kDiscard, begin, {}, nullptr, kIoWriteThrough, std::min(end, cap) - begin};
+    io.done = [req](Status s) { ReplyStatus(req, s, "punch hole"); };
+    dev.Submit(std::move(io));
+}
+
 void LunFs::Release(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     if (KindOf(ino) == Kind::kControl) {
         std::lock_guard lock(handles_mu_);
@@ -371,6 +395,8 @@ const fuse_lowlevel_ops& LunFs::Ops() {
             Self(r)->Release(r, i, f);
         };
         ops_table.statfs = [](fuse_req_t r, fuse_ino_t) { Self(r)->StatFs(r); };
+        ops_table.fallocate = [](fuse_req_t r, fuse_ino_t i, int mode, off_t o, off_t l,
+                                 fuse_file_info*) { Self(r)->Fallocate(r, i, mode, o, l); };
         return ops_table;
     }();
     return ops;

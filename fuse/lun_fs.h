@@ -65,6 +65,7 @@ class LunFs {
                fuse_file_info* fi);
     void Flush(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
     void Fsync(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
+    void Fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length);
     void Release(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
     void StatFs(fuse_req_t req);
 

@@ -303,7 +303,8 @@ void IscsiPath::OnLoggedIn(iscsi_context* ctx, int status, void*, void* self_ptr
 }
 
 // The probe reads what lunfs must know of the LUN, one command after the other:
-// 0 standard INQUIRY, 1 VPD 0x80, 2 VPD 0x83, 3 VPD 0xB0, 4 READ CAPACITY(16).
+// 0 standard INQUIRY, 1 VPD 0x80, 2 VPD 0x83, 3 VPD 0xB0, 4 READ CAPACITY(16), 5 VPD 0xB2 (only
+// for a thin LUN).
 void IscsiPath::SendProbe(int step) {
     probe_step_ = step;
     const int lun = options_.url.lun;
@@ -323,6 +324,10 @@ void IscsiPath::SendProbe(int step) {
             break;
         case 4:
             task = iscsi_readcapacity16_task(ctx_, lun, OnProbeDone, this);
+            break;
+        case 5:
+            if (!info_.capacity.thin) return SendProbe(step + 1);
+            task = iscsi_inquiry_task(ctx_, lun, 1, 0xb2, kInquiryLength, OnProbeDone, this);
             break;
         default: {
             info_.identity = LunIdentity(info_.designators, info_.serial);
@@ -353,7 +358,7 @@ void IscsiPath::OnProbeDone(iscsi_context*, int status, void* data, void* self_p
     auto* self = static_cast<IscsiPath*>(self_ptr);
     auto* task = static_cast<scsi_task*>(data);
     const int step = self->probe_step_;
-    const bool optional_page = step >= 1 && step <= 3;
+    const bool optional_page = (step >= 1 && step <= 3) || step == 5;
     Status s = ClassifyScsi(static_cast<uint32_t>(status), task ? SenseOf(task) : Sense{},
                             fmt::format("{}: probe step {}", self->name_, step));
     if (s.ok() && task) {
@@ -404,6 +409,11 @@ Status IscsiPath::TakeProbeAnswer(int step, const uint8_t* data, size_t size) {
         case 4: {
             Result<Capacity> r = ParseReadCapacity16(bytes);
             if (r.ok()) info_.capacity = r.value();
+            return r.status();
+        }
+        case 5: {
+            Result<Provisioning> r = ParseProvisioningPage(bytes);
+            if (r.ok()) info_.provisioning = r.value();
             return r.status();
         }
     }
@@ -459,6 +469,17 @@ void IscsiPath::Issue(PathCommand command) {
         case CommandKind::kTestUnitReady:
             t = iscsi_testunitready_task(ctx_, lun, OnCommandDone, task);
             break;
+        case CommandKind::kUnmap: {
+            unmap_list range{c.lba, c.blocks};  // copied into the command's parameter data
+            t = iscsi_unmap_task(ctx_, lun, 0, 0, &range, 1, OnCommandDone, task);
+            break;
+        }
+        case CommandKind::kWriteSameUnmap:
+            zero_block_.resize(info_.capacity.block_size);
+            t = iscsi_writesame16_task(ctx_, lun, c.lba, zero_block_.data(),
+                                       info_.capacity.block_size, c.blocks, 0, 1, 0, 0,
+                                       OnCommandDone, task);
+            break;
     }
     last_activity_ = Clock::now();
     if (!t) {
@@ -513,6 +534,10 @@ void IscsiPath::OnCommandDone(iscsi_context*, int status, void* data, void* task
                 self->counters_.syncs++;
                 break;
             case CommandKind::kTestUnitReady:
+                break;
+            case CommandKind::kUnmap:
+            case CommandKind::kWriteSameUnmap:
+                self->counters_.discards++;
                 break;
         }
     } else {

@@ -120,6 +120,7 @@ class IscsiPath final : public PathIo {
     std::chrono::steady_clock::time_point last_activity_;  // last command issued or completed
     bool health_check_in_flight_ = false;
     std::deque<PathCommand> pending_;
+    std::vector<uint8_t> zero_block_;  // the data of WRITE SAME commands
     uint32_t in_flight_ = 0;
     std::optional<Status> failure_;  // set by callbacks; acted on after iscsi_service()
     bool tearing_down_ = false;      // inside iscsi_destroy_context()

@@ -373,6 +373,27 @@ TEST_F(BlockCacheTest, MisalignedAndOutOfRangeRequestsFailWithEinval) {
     EXPECT_TRUE(device_->Requests().empty());
 }
 
+TEST_F(BlockCacheTest, ADiscardGoesThroughAndDropsWhatItCovers) {
+    Start(Options(CacheMode::kWriteBack));
+    ReadBytes(0, 64 * kKiB);
+    std::vector<uint8_t> dirty = Pattern(16 * kKiB, 5);
+    Write(40 * kKiB, dirty);
+    auto outcome = std::make_shared<Outcome>();
+    IoRequest r{IoOp::kDiscard, 16 * kKiB, {}, nullptr};
+    r.discard_length = 32 * kKiB;  // [16, 48) KiB: half of the dirty blocks
+    r.done = [outcome](Status s) {
+        ++outcome->calls;
+        outcome->status = std::move(s);
+    };
+    cache_->Submit(std::move(r));
+    ASSERT_TRUE(outcome->status.ok());
+    std::vector<uint8_t> expected = Stored(0, 64 * kKiB);
+    std::copy(dirty.begin() + 8 * kKiB, dirty.end(), expected.begin() + 48 * kKiB);
+    EXPECT_EQ(ReadBytes(0, 64 * kKiB), expected);
+    EXPECT_EQ(std::vector<uint8_t>(expected.begin() + 16 * kKiB, expected.begin() + 48 * kKiB),
+              std::vector<uint8_t>(32 * kKiB, 0));
+}
+
 TEST_F(BlockCacheTest, ModesHaveNames) {
     EXPECT_STREQ(CacheModeName(CacheMode::kNone), "none");
     EXPECT_STREQ(CacheModeName(CacheMode::kRead), "read");
