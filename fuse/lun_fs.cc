@@ -10,6 +10,8 @@
 #include <cstring>
 #include <memory>
 
+#include "fuse/request_buffer.h"
+
 namespace lunfs {
 
 namespace {
@@ -31,12 +33,17 @@ struct ReadOp {
     size_t size;
 };
 
-// A write in flight: the copy of the payload lives until the target acknowledged it.
+// A write in flight: its payload lives until the target acknowledged it, in the request buffer
+// it arrived in or in a copy.
 struct WriteOp {
     fuse_req_t req;
-    std::unique_ptr<char[]> buf;
     size_t size;
+    std::shared_ptr<const std::byte> request_buffer;
+    std::unique_ptr<char[]> copy;
 };
+
+// Smaller writes are copied: a kept request buffer pins 2 MiB for as long as the write lasts.
+constexpr size_t kKeepBufferFrom = 64u << 10;
 
 void ReplyStatus(fuse_req_t req, const Status& s, const char* what) {
     if (!s.ok()) spdlog::error("{} failed: {}", what, s.ToString());
@@ -270,15 +277,19 @@ void LunFs::Write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, 
     // A write straddling the end is written up to the end and reported short.
     size = static_cast<size_t>(std::min<uint64_t>(size, cap - static_cast<uint64_t>(off)));
 
-    auto op =
-        std::make_shared<WriteOp>(WriteOp{req, std::unique_ptr<char[]>(new char[size]), size});
-    std::memcpy(op->buf.get(), buf, size);
+    auto op = std::make_shared<WriteOp>(WriteOp{req, size, nullptr, nullptr});
+    if (size >= kKeepBufferFrom) op->request_buffer = TakeRequestBuffer(buf);
+    char* data = const_cast<char*>(buf);  // not written to: the payload is only sent
+    if (!op->request_buffer) {
+        op->copy.reset(new char[size]);
+        std::memcpy(op->copy.get(), buf, size);
+        data = op->copy.get();
+    }
     // Handles opened O_DIRECT, O_SYNC or O_DSYNC write through any cache.
     const int open_flags = static_cast<int>(fi->fh);
     const uint32_t flags =
         (open_flags & (O_DIRECT | O_SYNC | O_DSYNC)) ? uint32_t{kIoWriteThrough} : uint32_t{0};
-    IoRequest io{
-        IoOp::kWrite, static_cast<uint64_t>(off), {iovec{op->buf.get(), size}}, nullptr, flags};
+    IoRequest io{IoOp::kWrite, static_cast<uint64_t>(off), {iovec{data, size}}, nullptr, flags};
     io.done = [op](Status s) {
         if (!s.ok()) return ReplyStatus(op->req, s, "write");
         fuse_reply_write(op->req, op->size);
