@@ -143,6 +143,16 @@ BlockCache::Shard& BlockCache::ShardOf(uint64_t chunk) const {
     return *shards_[chunk % shards_.size()];
 }
 
+// Appends [base, base + length) to `iov`, joining it to the last entry when they touch.
+static void AppendIov(std::vector<iovec>& iov, std::byte* base, size_t length) {
+    if (!iov.empty() && iov.back().iov_base &&
+        static_cast<std::byte*>(iov.back().iov_base) + iov.back().iov_len == base) {
+        iov.back().iov_len += length;
+    } else {
+        iov.push_back(iovec{base, length});
+    }
+}
+
 BlockCache::BlockSet BlockCache::Range(uint32_t first, uint32_t count) {
     BlockSet set;
     for (uint32_t b = first; b < first + count; ++b) set.set(b);
@@ -309,31 +319,65 @@ void BlockCache::ReadThrough(const std::shared_ptr<ReadOp>& op) {
 }
 
 // Loads [range) in requests of prefetch_bytes; blocks already present or being loaded are not
-// loaded again (a request whose blocks all are is not sent).
+// loaded again (a request whose blocks all are is not sent). In read mode a load lands in the
+// chunks themselves: nothing else writes chunk memory there. In writeback mode a write may fill
+// a block while it is being loaded, so a load lands in a buffer of its own and is copied in.
 void BlockCache::Prefetch(ByteRange range) {
     const uint64_t unit = std::max<uint64_t>(options_.prefetch_bytes, chunk_bytes_);
+    const bool direct = options_.mode == CacheMode::kRead;
     for (uint64_t at = range.begin; at < range.end;) {
         const uint64_t end = std::min(range.end, (at / unit + 1) * unit);
         auto load = std::make_shared<Load>();
         load->offset = at;
         load->length = end - at;
         load->pieces = Pieces(at, end - at);
+        std::vector<iovec> iov;
+        std::vector<size_t> scratch_at;  // iovecs of blocks others hold or load
+        uint64_t skipped = 0;
         bool any = false;
         for (const Piece& p : load->pieces) {
             Shard& shard = ShardOf(p.chunk);
             std::lock_guard lock(shard.mu);
             Chunk& c = GetOrCreateLocked(shard, p.chunk);
             const BlockSet mark = Range(p.first, p.count) & ~(c.present | c.loading);
-            c.loading |= mark;
+            c.loading |= mark;  // busy from here on: never evicted under the load
             load->marked.push_back(mark);
             load->epochs.push_back(c.epoch);
             any = any || mark.any();
+            if (!direct) continue;
+            if (mark.any() && !c.data) {
+                EvictLocked(shard);
+                c.data = std::make_unique<std::byte[]>(chunk_bytes_);
+                shard.bytes += chunk_bytes_;
+            }
+            for (uint32_t b = p.first; b < p.first + p.count; ++b) {
+                if (mark.test(b)) {
+                    AppendIov(iov, c.data.get() + uint64_t{b} * block_size_, block_size_);
+                } else if (!scratch_at.empty() && scratch_at.back() + 1 == iov.size()) {
+                    iov.back().iov_len += block_size_;  // scratch, joined to the last one
+                    skipped += block_size_;
+                } else {  // not kept: into scratch, placed once its size is known
+                    scratch_at.push_back(iov.size());
+                    iov.push_back(iovec{nullptr, block_size_});
+                    skipped += block_size_;
+                }
+            }
         }
         at = end;
         if (!any) continue;
-        load->buffer = std::make_unique<std::byte[]>(load->length);
-        IoRequest request{
-            IoOp::kRead, load->offset, {iovec{load->buffer.get(), load->length}}, nullptr};
+        if (direct) {
+            if (skipped) load->buffer = std::make_unique<std::byte[]>(skipped);
+            std::byte* next = load->buffer.get();
+            for (size_t i : scratch_at) {
+                iov[i].iov_base = next;
+                next += iov[i].iov_len;
+            }
+        } else {
+            load->buffer = std::make_unique<std::byte[]>(load->length);
+            iov = {iovec{load->buffer.get(), load->length}};
+        }
+        load->direct = direct;
+        IoRequest request{IoOp::kRead, load->offset, std::move(iov), nullptr};
         request.done = [this, load](Status s) { FinishLoad(load, s); };
         SendInner(std::move(request));
     }
@@ -341,7 +385,7 @@ void BlockCache::Prefetch(ByteRange range) {
 
 void BlockCache::FinishLoad(const std::shared_ptr<Load>& load, const Status& status) {
     std::vector<std::shared_ptr<Round>> wake;
-    const std::vector<iovec> src = {iovec{load->buffer.get(), load->length}};
+    const std::vector<iovec> src = {iovec{load->buffer.get(), load->direct ? 0 : load->length}};
     for (size_t i = 0; i < load->pieces.size(); ++i) {
         const Piece& p = load->pieces[i];
         Shard& shard = ShardOf(p.chunk);
@@ -350,8 +394,13 @@ void BlockCache::FinishLoad(const std::shared_ptr<Load>& load, const Status& sta
         if (it == shard.chunks.end()) continue;  // nothing marked: it could go
         Chunk& c = *it->second;
         // Only what this load marked: other loads may be bringing the rest.
-        if (status.ok() && load->marked[i].any()) {
-            FillLocked(shard, p, src, load->epochs[i], load->marked[i]);
+        if (status.ok() && load->marked[i].any() && c.epoch == load->epochs[i]) {
+            if (load->direct) {
+                c.present |= load->marked[i];
+                Touch(shard, c);
+            } else {
+                FillLocked(shard, p, src, load->epochs[i], load->marked[i]);
+            }
         }
         c.loading &= ~load->marked[i];
         for (auto& w : c.waiters) wake.push_back(std::move(w));

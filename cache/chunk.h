@@ -57,11 +57,13 @@ struct BlockCache::ReadOp {
     std::vector<Piece> pieces;
 };
 
-// A readahead load: one request into a buffer of its own, copied into the chunks when it lands.
+// A readahead load: one request, straight into the chunks (direct) or into a buffer of its own
+// copied into them when it lands.
 struct BlockCache::Load {
     uint64_t offset = 0;
     uint64_t length = 0;
-    std::unique_ptr<std::byte[]> buffer;
+    bool direct = false;
+    std::unique_ptr<std::byte[]> buffer;  // direct: scratch for blocks it does not keep
     std::vector<Piece> pieces;
     std::vector<BlockSet> marked;  // per piece: the loading bits this load set
     std::vector<uint64_t> epochs;  // per piece: the chunk's epoch when the load was sent

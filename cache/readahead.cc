@@ -4,11 +4,13 @@
 
 namespace lunfs {
 
-Readahead::Stream* Readahead::Find(uint64_t offset, uint64_t length) {
+Readahead::Stream* Readahead::Find(uint64_t offset) {
     Stream* best = nullptr;
     uint64_t best_distance = 0;
     for (Stream& s : streams_) {
-        const uint64_t slack = 4 * std::max(length, s.last_length);
+        // Reads of one stream in flight together arrive in any order: accept a few of the
+        // stream's own reads around its head (and at least 128 KiB for small ones).
+        const uint64_t slack = std::max<uint64_t>(4 * s.last_length, 128 << 10);
         const uint64_t lo = s.next > slack ? s.next - slack : 0;
         const uint64_t hi = std::max(s.next + slack, s.loaded_end);
         if (offset < lo || offset > hi) continue;
@@ -25,7 +27,7 @@ ByteRange Readahead::OnRead(uint64_t offset, uint64_t length, uint64_t limit) {
     if (options_.min_window == 0 || options_.streams == 0 || length == 0) return {};
     ++clock_;
     const uint64_t end = offset + length;
-    Stream* s = Find(offset, length);
+    Stream* s = Find(offset);
     if (!s) {
         const Stream fresh{end, end, 0, length, clock_};
         if (streams_.size() < options_.streams) {

@@ -55,7 +55,7 @@ class Readahead {
         uint64_t used = 0;         // recency: higher is more recent
     };
 
-    Stream* Find(uint64_t offset, uint64_t length);
+    Stream* Find(uint64_t offset);
 
     ReadaheadOptions options_;
     std::vector<Stream> streams_;

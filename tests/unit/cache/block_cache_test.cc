@@ -160,6 +160,19 @@ TEST_F(BlockCacheTest, SequentialReadsLoadAheadAndAReadOfBlocksBeingLoadedWaitsF
     EXPECT_EQ(cache_->Stats().readahead_bytes, 4 * kMiB);
 }
 
+TEST_F(BlockCacheTest, ALoadOverBlocksAlreadyHeldKeepsThemAndFillsTheRest) {
+    Start(Options(CacheMode::kRead));
+    ReadBytes(2 * kMiB + 100 * kKiB, 8 * kKiB);  // held before the stream reaches them
+    const uint64_t missed = cache_->Stats().read_miss_bytes;
+    std::vector<uint8_t> a(kMiB), b(kMiB);
+    Read(0, a);
+    Read(kMiB, b);  // loads [2, 6) MiB around the held blocks
+    EXPECT_EQ(ReadBytes(2 * kMiB, kMiB), Stored(2 * kMiB, kMiB));
+    EXPECT_EQ(ReadBytes(3 * kMiB, 3 * kMiB), Stored(3 * kMiB, 3 * kMiB));
+    EXPECT_EQ(cache_->Stats().read_hit_bytes, 4 * kMiB);
+    EXPECT_EQ(cache_->Stats().read_miss_bytes, missed + 2 * kMiB);
+}
+
 TEST_F(BlockCacheTest, AFailedLoadSendsTheReadsWaitingForItToTheLun) {
     Start(Options(CacheMode::kRead));
     std::vector<uint8_t> a(kMiB), b(kMiB), c(kMiB);
