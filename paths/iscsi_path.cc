@@ -280,6 +280,7 @@ bool IscsiPath::StartLogin() {
     iscsi_set_session_type(ctx_, ISCSI_SESSION_NORMAL);
     iscsi_set_header_digest(ctx_, ISCSI_HEADER_DIGEST_NONE_CRC32C);
     iscsi_set_noautoreconnect(ctx_, 1);
+    iscsi_set_tcp_user_timeout(ctx_, options_.unacked_timeout_ms);
     iscsi_set_timeout(ctx_, timeout_s);
     if (!url.user.empty()) {
         iscsi_set_initiator_username_pwd(ctx_, url.user.c_str(), options_.chap_secret.c_str());

@@ -46,6 +46,9 @@ struct IscsiPathOptions {
     int relogin_timeout_s = 5;   // the same when logging in again after a failure
     int command_timeout_s = 30;  // each SCSI command once logged in
     uint32_t queue_depth = 64;   // commands in flight on the session at most
+    // A connection whose sent bytes stay unacknowledged this long is dead (TCP_USER_TIMEOUT): a
+    // black-holed or frozen path fails in about this time, whatever its commands' timeouts.
+    int unacked_timeout_ms = 500;
     std::chrono::milliseconds health_interval{1000};  // idle check period
     int health_timeout_s = 3;                         // a check's own timeout
     std::chrono::milliseconds reconnect_min{250};     // first backoff after a failure

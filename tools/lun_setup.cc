@@ -40,6 +40,7 @@ IscsiPathOptions PathOptions(const LunSettings& lun, const std::string& initiato
     po.login_timeout_s = lun.login_timeout_s;
     po.command_timeout_s = lun.command_timeout_s;
     po.queue_depth = lun.queue_depth;
+    po.unacked_timeout_ms = static_cast<int>(lun.unacked_timeout_ms);
     return po;
 }
 

@@ -41,6 +41,10 @@ const std::vector<MountOption>& Table() {
         {"command-timeout", "", "S", "Seconds for one SCSI command before the session is torn down",
          &L::command_timeout_s, 1, 3600},
         {"queue-depth", "", "N", "SCSI commands in flight per session", &L::queue_depth, 1, 1024},
+        {"unacked-timeout", "", "MS",
+         "A path whose sent data stays unacknowledged this long is declared dead (a black hole "
+         "or a frozen target is found in about this time)",
+         &L::unacked_timeout_ms, 100, 600000},
         {"policy",
          "",
          "P",

@@ -26,6 +26,7 @@ struct LunSettings {
     int login_timeout_s = 15;
     int command_timeout_s = 30;
     unsigned queue_depth = 64;
+    unsigned unacked_timeout_ms = 500;
     unsigned max_extent_kib = 1024;
     std::string policy = "spread";
     unsigned rr_switch_every = 1000;
