@@ -40,6 +40,11 @@ int main(int argc, char** argv) {
     m->add_option("--chap-secret-file", mount.chap_secret_file,
                   "File holding the CHAP secret for the URL's user (mode 0600); "
                   "else $LUNFS_CHAP_SECRET");
+    m->add_option("--chap-target-user", mount.chap_target_user,
+                  "Mutual CHAP: the name the target must answer with");
+    m->add_option("--chap-target-secret-file", mount.chap_target_secret_file,
+                  "Mutual CHAP: file holding the target's secret (mode 0600); "
+                  "else $LUNFS_CHAP_TARGET_SECRET");
     m->add_option("--login-timeout", mount.login_timeout_s, "Seconds to connect and log in")
         ->capture_default_str()
         ->check(CLI::Range(1, 600));

@@ -101,12 +101,20 @@ int Daemonize() {
     return fds[1];
 }
 
+// The CHAP secrets of a mount: ours, and the target's for mutual CHAP.
+struct ChapSecrets {
+    std::string initiator;
+    std::string target;
+};
+
 IscsiPathOptions PathOptions(const MountCommandOptions& o, const IscsiUrl& url,
-                             const std::string& secret) {
+                             const ChapSecrets& secret) {
     IscsiPathOptions po;
     po.url = url;
     po.initiator_name = o.initiator_name;
-    po.chap_secret = secret;
+    po.chap_secret = secret.initiator;
+    po.chap_target_user = o.chap_target_user;
+    po.chap_target_secret = secret.target;
     po.login_timeout_s = o.login_timeout_s;
     po.command_timeout_s = o.command_timeout_s;
     po.queue_depth = o.queue_depth;
@@ -128,7 +136,7 @@ EngineOptions MakeEngineOptions(const MountCommandOptions& o) {
 // name the same target and LUN number must show the same identity.
 Result<std::vector<MountedLun>> OpenLuns(const MountCommandOptions& o,
                                          const std::vector<IscsiUrl>& urls,
-                                         const std::string& secret,
+                                         const ChapSecrets& secret,
                                          const std::shared_ptr<Executor>& executor) {
     struct Group {
         std::string name;
@@ -191,6 +199,30 @@ Result<std::vector<MountedLun>> OpenLuns(const MountCommandOptions& o,
     return out;
 }
 
+// Mutual CHAP needs the target's name and secret, and one-way CHAP under it (a user in every URL).
+Status CheckMutualChap(const MountCommandOptions& o, const std::vector<IscsiUrl>& urls,
+                       const std::string& target_secret) {
+    if (o.chap_target_user.empty()) {
+        if (!o.chap_target_secret_file.empty()) {
+            return Status::Fail(EINVAL, "--chap-target-secret-file needs --chap-target-user");
+        }
+        return Status::Ok();
+    }
+    if (target_secret.empty()) {
+        return Status::Fail(EINVAL, fmt::format("--chap-target-user needs the target's secret: "
+                                                "--chap-target-secret-file or ${}",
+                                                kChapTargetSecretEnv));
+    }
+    for (const IscsiUrl& url : urls) {
+        if (url.user.empty()) {
+            return Status::Fail(EINVAL, fmt::format("mutual CHAP needs a CHAP user in every URL "
+                                                    "(iscsi://USER@host/...): {}",
+                                                    url.ToString()));
+        }
+    }
+    return Status::Ok();
+}
+
 Status CheckNames(const MountCommandOptions& o) {
     for (const std::string& name : o.names) {
         if (name.empty() || name.size() > 255 || name.find('/') != std::string::npos ||
@@ -206,7 +238,7 @@ Status CheckNames(const MountCommandOptions& o) {
 
 // `.lunfs/paths` commands: "add FILE URL" and "remove FILE URL".
 Status RunPathsCommand(std::string_view text, const std::vector<MountedLun>& luns,
-                       const MountCommandOptions& o, const std::string& secret) {
+                       const MountCommandOptions& o, const ChapSecrets& secret) {
     std::istringstream in{std::string(text)};
     std::string verb, file, url_text, extra;
     in >> verb >> file >> url_text;
@@ -249,22 +281,26 @@ int RunMount(const MountCommandOptions& o) {
         return bad(Status::Fail(EINVAL, "--no-path-timeout must be 0 to 3600 seconds"));
     }
     if (Status s = CheckMountpoint(o.mountpoint); !s.ok()) return bad(s);
-    Result<std::string> secret = LoadChapSecret(o.chap_secret_file);
-    if (!secret.ok()) return bad(secret.status());
+    Result<std::string> initiator_secret = LoadChapSecret(o.chap_secret_file);
+    if (!initiator_secret.ok()) return bad(initiator_secret.status());
     for (const IscsiUrl& url : urls) {
-        if (!url.user.empty() && secret.value().empty()) {
+        if (!url.user.empty() && initiator_secret.value().empty()) {
             return bad(Status::Fail(EINVAL, fmt::format("CHAP user '{}' needs a secret: "
                                                         "--chap-secret-file or ${}",
                                                         url.user, kChapSecretEnv)));
         }
     }
+    Result<std::string> target_secret = LoadSecret(o.chap_target_secret_file, kChapTargetSecretEnv);
+    if (!target_secret.ok()) return bad(target_secret.status());
+    if (Status s = CheckMutualChap(o, urls, target_secret.value()); !s.ok()) return bad(s);
+    const ChapSecrets secret{initiator_secret.value(), target_secret.value()};
 
     Reporter report(o.foreground ? -1 : Daemonize());
     SetUpLogging(o.log_level, o.foreground, o.log_file);
 
     auto executor = std::make_shared<TbbExecutor>(
         static_cast<int>(std::max(1u, std::thread::hardware_concurrency() / 2)));
-    Result<std::vector<MountedLun>> opened = OpenLuns(o, urls, secret.value(), executor);
+    Result<std::vector<MountedLun>> opened = OpenLuns(o, urls, secret, executor);
     if (!opened.ok()) return report.Failed(opened.status(), kExitFailed);
     const std::vector<MountedLun> mounted = std::move(opened).value();
 
@@ -282,7 +318,7 @@ int RunMount(const MountCommandOptions& o) {
              return last_result;
          },
          [&](std::string_view text) {
-             Status s = RunPathsCommand(text, mounted, o, secret.value());
+             Status s = RunPathsCommand(text, mounted, o, secret);
              std::lock_guard lock(last_mu);
              last_result = s.ok() ? "ok\n" : s.message() + "\n";
              return s;

@@ -15,6 +15,8 @@ struct MountCommandOptions {
     bool allow_other = false;
     std::string initiator_name = "iqn.2026-11.io.lunfs:initiator";
     std::string chap_secret_file;
+    std::string chap_target_user;         // mutual CHAP: the target's name...
+    std::string chap_target_secret_file;  // ...and where its secret is (else the environment)
     int login_timeout_s = 15;
     int command_timeout_s = 30;
     unsigned queue_depth = 64;
