@@ -48,9 +48,10 @@ FioOutcome RunFio(const FioJob& job) {
         " --rw={} --bsrange=512-128k --size={} --offset_increment={} --time_based --runtime={}"
         " --verify=crc32c --verify_backlog=128 --verify_fatal=1 --do_verify=1"
         " --group_reporting --randseed={} --verify_state_save=0 --output-format=json"
-        " --output={} --write_lat_log={} --log_avg_msec=0 --per_job_logs=0",
+        " --output={}{}",
         job.file, FioJob::kJobs, job.rw, FioJob::kRegion, FioJob::kStride, job.seconds, job.seed,
-        report, log);
+        report,
+        job.gap_log ? " --write_lat_log=" + log + " --log_avg_msec=0 --per_job_logs=0" : "");
     FioOutcome out;
     out.run = Shell(command);
     std::ifstream in(report);
@@ -70,7 +71,9 @@ FioOutcome RunFio(const FioJob& job) {
         }
         out.max_latency_ms = static_cast<double>(max_ns) / 1e6;
     }
-    out.max_gap_ms = MaxGap(CompletionTimes(log + "_clat.log"), job.seconds * 1000.0);
+    if (job.gap_log) {
+        out.max_gap_ms = MaxGap(CompletionTimes(log + "_clat.log"), job.seconds * 1000.0);
+    }
     for (const char* kind : {"_clat.log", "_lat.log", "_slat.log"}) {
         std::remove((log + kind).c_str());
     }

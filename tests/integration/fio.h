@@ -17,6 +17,7 @@ struct FioJob {
     int seconds = 10;
     uint32_t seed = 11;
     std::string rw = "randwrite";  // randwrite or randrw
+    bool gap_log = true;  // log every I/O to measure the longest gap (too big for hour-long runs)
     static constexpr int kJobs = 4;
     static constexpr uint64_t kRegion = 24ull << 20;  // bytes each job writes
     static constexpr uint64_t kStride = 32ull << 20;  // offset of job i: i * kStride
@@ -29,7 +30,7 @@ struct FioOutcome {
     int error = -1;             // fio's job error (an errno); -1 when its report is unreadable
     uint64_t ios = 0;           // reads and writes completed, verification reads included
     double max_latency_ms = 0;  // the longest single I/O
-    double max_gap_ms = 0;      // the longest time in which no I/O completed, start to end
+    double max_gap_ms = 0;      // the longest time in which no I/O completed (with gap_log)
 
     // No I/O error, no verification error, and some I/O done.
     bool ok() const { return run.exit_code == 0 && error == 0 && ios > 0; }
