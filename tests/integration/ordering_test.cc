@@ -53,6 +53,32 @@ TEST_F(OrderingTest, StaleCopyOfAReissuedWriteNeverOvertakesNewerData) {
     EXPECT_GT(st["luns"][0]["paths"][1]["bytes_written"].get<uint64_t>(), 0u) << st.dump();
 }
 
+// The same with path A slowed rather than cut off: the stale copy of the first write is not in
+// A's socket but in the queue of the link (a tc qdisc here), which closing the socket does not
+// empty. It reaches the target after the newer data was written on B.
+TEST_F(OrderingTest, StaleCopyQueuedOnASlowLinkNeverOvertakesNewerData) {
+    LabOptions lo;
+    lo.portals = 2;
+    Lab lab(LabDir(), lo);
+    ASSERT_TRUE(lab.ok()) << lab.error();
+    Mount mount(Mp(), lab.Urls(), "--policy failover");
+    ASSERT_TRUE(mount.ok()) << mount.result().output;
+    constexpr uint64_t kAt = 8 << 20;
+    const std::vector<char> older = RandomBytes(192 << 10, 33);
+    const std::vector<char> newer = RandomBytes(192 << 10, 34);
+    ASSERT_TRUE(WriteDirect(mount.File(), kAt, RandomBytes(192 << 10, 35)));
+    {
+        PortSlow slow({lab.Port(0)}, 800);  // 100 KB/s: the write needs about 2 s on A
+        ASSERT_TRUE(slow.ok()) << slow.error();
+        ASSERT_TRUE(WriteDirect(mount.File(), kAt, older));  // overdue on A, done on B
+        ASSERT_TRUE(WriteDirect(mount.File(), kAt, newer));
+        std::this_thread::sleep_for(4s);  // A's queue drains meanwhile
+    }
+    EXPECT_EQ(ReadFileRange(lab.Backing(), kAt, newer.size()), newer);
+    const nlohmann::json st = StatsJson(mount);
+    EXPECT_GE(st["luns"][0]["paths"][0]["resets"].get<int>(), 1) << st.dump();
+}
+
 constexpr uint8_t kScsiCommand = 0x01;
 constexpr uint8_t kScsiResponse = 0x21;
 constexpr uint8_t kLogoutRequest = 0x06;
