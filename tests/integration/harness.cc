@@ -66,7 +66,13 @@ TempDir::TempDir() {
 }
 
 TempDir::~TempDir() {
-    if (!path_.empty()) Shell("rm -rf '" + path_ + "'");
+    if (path_.empty()) return;
+    if (std::getenv("LUNFS_KEEP_TEST_DIRS")) {  // for a post-mortem: logs stay, labs are stopped
+        std::remove((path_ + "/owner.pid").c_str());
+        std::printf("kept %s\n", path_.c_str());
+        return;
+    }
+    Shell("rm -rf '" + path_ + "'");
 }
 
 Lab::Lab(const std::string& dir, const LabOptions& o) : dir_(dir) {
@@ -93,7 +99,10 @@ Lab::Lab(const std::string& dir, const LabOptions& o) : dir_(dir) {
     if (!ok_) error_ = "lab.env incomplete";
 }
 
-Lab::~Lab() { Shell(SourceDir() + "/tools/lab stop --dir " + dir_); }
+Lab::~Lab() {
+    Shell(SourceDir() + "/tools/lab stop --dir " + dir_ +
+          (std::getenv("LUNFS_KEEP_TEST_DIRS") ? " --keep-backing" : ""));
+}
 
 void Lab::LoadEnv() {
     std::ifstream env(dir_ + "/lab.env");

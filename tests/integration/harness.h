@@ -25,7 +25,8 @@ CommandResult Shell(const std::string& command);
 // Why integration tests cannot run here ("" when they can): they need root, /dev/fuse and tgtd.
 std::string MissingPrerequisite();
 
-// A temporary directory, removed with everything in it.
+// A temporary directory, removed with everything in it (kept, for a post-mortem, when
+// LUNFS_KEEP_TEST_DIRS is set).
 class TempDir {
   public:
     TempDir();
