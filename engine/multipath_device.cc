@@ -16,6 +16,16 @@ struct MultipathDevice::Parent {
     uint32_t remaining = 0;                   // extents not yet finished; guarded by mu_
     Status error;                             // the first final failure; guarded by mu_
     std::optional<RangeLock::Ticket> ticket;  // writes: their place in write_order_
+    // Writes: (slot, logins_ of that slot) for every extent that failed on a path, whose first
+    // copy may still reach the target until that path has logged in again. Guarded by mu_.
+    std::vector<std::pair<size_t, uint64_t>> fences;
+};
+
+// A completed write whose range stays locked until its fences are gone (rule 5).
+struct MultipathDevice::Fenced {
+    RangeLock::Ticket ticket;
+    std::vector<std::pair<size_t, uint64_t>> fences;
+    TimePoint until;
 };
 
 // One SCSI command's worth of a request.
@@ -146,6 +156,7 @@ void MultipathDevice::Post(std::function<void()> work) {
 
 void MultipathDevice::AttachLocked(std::shared_ptr<PathIo> path, int priority) {
     const size_t index = slots_.size();
+    logins_.push_back(0);
     PathSlot& slot = slots_.emplace_back();
     slot.io = std::move(path);
     slot.priority = priority;
@@ -385,7 +396,12 @@ void MultipathDevice::OnDone(uint64_t id, Status status) {
             FinishLocked(e, std::move(status), finished);
         } else {
             slot.counters.failures++;
-            if (status.scope() == Scope::kPath) MarkDownLocked(e.slot, status.message(), now);
+            if (status.scope() == Scope::kPath) {
+                MarkDownLocked(e.slot, status.message(), now);
+                if (e.kind == CommandKind::kWrite) {
+                    e.parent->fences.emplace_back(e.slot, logins_[e.slot]);
+                }
+            }
             if (status.retryable() && e.attempts < options_.max_attempts && !shutting_down_) {
                 slot.counters.retries++;
                 spdlog::debug("{}: retrying extent at {}: {}", slot.io->name(), e.offset,
@@ -424,13 +440,39 @@ void MultipathDevice::FinishLocked(Extent& e, Status status,
 
 void MultipathDevice::Complete(const std::vector<std::shared_ptr<Parent>>& parents) {
     for (const auto& p : parents) {
-        if (p->ticket) write_order_.Release(*p->ticket);
+        if (p->ticket) {
+            bool fenced = false;
+            {
+                std::lock_guard lock(mu_);
+                const TimePoint now = clock_->Now();
+                std::erase_if(p->fences,
+                              [&](const auto& f) { return logins_[f.first] > f.second; });
+                if (!p->fences.empty() && !shutting_down_) {
+                    fenced_.push_back({*p->ticket, p->fences, now + options_.fence_timeout});
+                    fenced = true;
+                }
+            }
+            if (!fenced) write_order_.Release(*p->ticket);
+        }
         if (!p->error.ok())
             spdlog::debug("{} at {} failed: {}", IoOpName(p->request.op), p->request.offset,
                           p->error.ToString());
         IoCallback done = std::move(p->request.done);
         done(std::move(p->error));
     }
+}
+
+void MultipathDevice::UnfenceLocked(TimePoint now, std::vector<RangeLock::Ticket>& release) {
+    std::erase_if(fenced_, [&](Fenced& f) {
+        std::erase_if(f.fences, [&](const auto& x) { return logins_[x.first] > x.second; });
+        if (!f.fences.empty() && now < f.until) return false;
+        release.push_back(f.ticket);
+        return true;
+    });
+}
+
+void MultipathDevice::Release(const std::vector<RangeLock::Ticket>& tickets) {
+    for (RangeLock::Ticket t : tickets) write_order_.Release(t);
 }
 
 void MultipathDevice::MarkDownLocked(size_t index, const std::string& why, TimePoint now) {
@@ -455,13 +497,25 @@ void MultipathDevice::PromoteIfNoneActiveLocked() {
 }
 
 void MultipathDevice::OnPathState(size_t index, PathState state) {
-    std::lock_guard lock(mu_);
+    std::vector<RangeLock::Ticket> unfenced;
+    {
+        std::lock_guard lock(mu_);
+        OnPathStateLocked(index, state, unfenced);
+    }
+    Release(unfenced);
+}
+
+void MultipathDevice::OnPathStateLocked(size_t index, PathState state,
+                                        std::vector<RangeLock::Ticket>& unfenced) {
     PathSlot& slot = slots_[index];
     const TimePoint now = clock_->Now();
     if (state != PathState::kUp) {
         MarkDownLocked(index, fmt::format("session {}", PathStateName(state)), now);
         return;
     }
+    // Whatever the old session still had on its way arrived before this login did.
+    ++logins_[index];
+    UnfenceLocked(now, unfenced);
     if (slot.state != SlotState::kDown) return;
     if (!AnyActiveLocked()) {
         // Nothing else can carry I/O: use it at once rather than wait out a stable window.
@@ -479,6 +533,7 @@ void MultipathDevice::OnPathState(size_t index, PathState state) {
 
 void MultipathDevice::Tick() {
     std::vector<std::shared_ptr<PathIo>> reset, drop;
+    std::vector<RangeLock::Ticket> unfenced;
     std::vector<Extent> send;
     std::vector<std::shared_ptr<Parent>> finished;
     {
@@ -535,7 +590,9 @@ void MultipathDevice::Tick() {
             }
         }
         waiting_.swap(still);
+        UnfenceLocked(now, unfenced);
     }
+    Release(unfenced);
     for (auto& io : reset) io->Reset("a command overran its deadline");
     for (Extent& e : send) Send(std::move(e));
     Complete(finished);

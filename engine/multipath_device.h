@@ -22,11 +22,12 @@
 //      write has completed, re-sent copies included, so newer data is only sent after the old
 //      data was acknowledged on some path;
 //   4. when path A logs in again it reuses its ISID, so the target reinstates the session and
-//      aborts whatever of the old one it still held before A carries new commands.
-// What remains is a first copy already delivered to the target and still queued there while the
-// path is unreachable; 4 closes it as soon as the path returns, and the target runs the copies
-// of one write with the same data, so only a newer overlapping write completed in between could
-// be overtaken (see docs/ghost-writes.md).
+//      aborts whatever of the old one it still held before A carries new commands;
+//   5. bytes of the first copy may still be on their way below the socket (a queue of the link,
+//      a qdisc) or held by the target: a write whose extent failed on path A keeps its range
+//      fenced after it completes, so a newer overlapping write waits until A has logged in again
+//      (its new login travelled behind whatever was still queued) or fence_timeout has passed.
+// See docs/ghost-writes.md.
 //
 // Threads: Submit() from any thread; a new request is split and dispatched inside the Executor (a
 // oneTBB arena) on the submitting thread, retries and deferred work are posted to it;
@@ -73,6 +74,7 @@ struct EngineOptions {
     Duration stable_window = 2s;       // a returning path rejoins after this...
     Duration stable_window_max = 60s;  // ...doubled per recent failure, up to this
     Duration damping_memory = 120s;    // how long a failure counts as recent
+    Duration fence_timeout = 10s;      // rule 5 above: the longest a fenced range stays fenced
     Duration tick = 50ms;
     bool start_ticker = true;  // false: the owner calls Tick() (tests)
 };
@@ -138,6 +140,7 @@ class MultipathDevice final : public BlockDevice {
     void Send(Extent extent);
     void OnDone(uint64_t id, Status status);
     void OnPathState(size_t slot, PathState state);
+    void OnPathStateLocked(size_t slot, PathState state, std::vector<RangeLock::Ticket>& unfenced);
     // The following require mu_.
     void AttachLocked(std::shared_ptr<PathIo> path, int priority);
     size_t PickLocked(const Extent& extent) const;
@@ -147,6 +150,9 @@ class MultipathDevice final : public BlockDevice {
     void FinishLocked(Extent& extent, Status status, std::vector<std::shared_ptr<Parent>>& done);
 
     void Complete(const std::vector<std::shared_ptr<Parent>>& parents);
+    // Takes the tickets of fenced writes whose fences are gone (rule 5). Requires mu_.
+    void UnfenceLocked(TimePoint now, std::vector<RangeLock::Ticket>& release);
+    void Release(const std::vector<RangeLock::Ticket>& tickets);
     void RunTicker();
     // Posts work to the executor, counted so that the destructor can wait for it.
     void Post(std::function<void()> work);
@@ -165,11 +171,14 @@ class MultipathDevice final : public BlockDevice {
     std::vector<PathSlot> slots_;                     // guarded by mu_; indexes never move
     std::unordered_map<uint64_t, Extent> in_flight_;  // guarded by mu_; by extent id
     std::deque<Extent> waiting_;                      // guarded by mu_
-    Picker picker_;                                   // guarded by mu_
-    uint64_t next_id_ = 1;                            // guarded by mu_
-    bool queueing_logged_ = false;                    // guarded by mu_
-    uint64_t requests_ = 0, failed_requests_ = 0;     // guarded by mu_
-    bool shutting_down_ = false;                      // guarded by mu_: nothing is re-sent
+    std::vector<uint64_t> logins_;  // guarded by mu_: times each slot's path came up, by slot
+    struct Fenced;
+    std::vector<Fenced> fenced_;    // guarded by mu_: completed writes whose range stays locked
+    Picker picker_;                 // guarded by mu_
+    uint64_t next_id_ = 1;          // guarded by mu_
+    bool queueing_logged_ = false;  // guarded by mu_
+    uint64_t requests_ = 0, failed_requests_ = 0;  // guarded by mu_
+    bool shutting_down_ = false;                   // guarded by mu_: nothing is re-sent
 
     std::mutex posted_mu_;
     std::condition_variable posted_cv_;

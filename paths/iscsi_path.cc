@@ -284,6 +284,10 @@ bool IscsiPath::StartLogin() {
     iscsi_set_timeout(ctx_, timeout_s);
     if (!url.user.empty()) {
         iscsi_set_initiator_username_pwd(ctx_, url.user.c_str(), options_.chap_secret.c_str());
+        if (!options_.chap_target_user.empty()) {
+            iscsi_set_target_username_pwd(ctx_, options_.chap_target_user.c_str(),
+                                          options_.chap_target_secret.c_str());
+        }
     }
     if (iscsi_full_connect_async(ctx_, portal_.c_str(), url.lun, &IscsiPath::OnLoggedIn, this) !=
         0) {

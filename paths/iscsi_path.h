@@ -41,7 +41,11 @@ namespace lunfs {
 struct IscsiPathOptions {
     IscsiUrl url;
     std::string initiator_name = "iqn.2026-11.io.lunfs:initiator";
-    std::string chap_secret;     // used when url.user is set; never logged or shown
+    std::string chap_secret;  // used when url.user is set; never logged or shown
+    // Mutual CHAP (with url.user): the name the target must answer with and the secret it must
+    // prove; never logged or shown. Empty for one-way CHAP.
+    std::string chap_target_user;
+    std::string chap_target_secret;
     int login_timeout_s = 15;    // TCP connect, login and the first probe commands
     int relogin_timeout_s = 5;   // the same when logging in again after a failure
     int command_timeout_s = 30;  // each SCSI command once logged in

@@ -32,11 +32,13 @@ Status CheckName(const std::string& name) {
 }
 
 IscsiPathOptions PathOptions(const LunSettings& lun, const std::string& initiator_name,
-                             const IscsiUrl& url, const std::string& secret) {
+                             const IscsiUrl& url, const ChapSecrets& secrets) {
     IscsiPathOptions po;
     po.url = url;
     po.initiator_name = initiator_name;
-    po.chap_secret = secret;
+    po.chap_secret = secrets.initiator;
+    po.chap_target_user = lun.chap_target_user;
+    po.chap_target_secret = secrets.target;
     po.login_timeout_s = lun.login_timeout_s;
     po.command_timeout_s = lun.command_timeout_s;
     po.queue_depth = lun.queue_depth;
@@ -109,6 +111,33 @@ Result<Group*> GroupFor(std::vector<Group>& groups, const LunPlan& plan, const I
     return &groups.back();
 }
 
+// Mutual CHAP needs the target's name and secret, and one-way CHAP under it (a user in every
+// URL).
+Status LoadTargetSecret(const LunSettings& lun, LunPlan& plan) {
+    if (lun.chap_target_user.empty()) {
+        if (!lun.chap_target_secret_file.empty()) {
+            return Status::Fail(EINVAL, "chap-target-secret-file needs chap-target-user");
+        }
+        return Status::Ok();
+    }
+    Result<std::string> secret = LoadSecret(lun.chap_target_secret_file, kChapTargetSecretEnv);
+    if (!secret.ok()) return secret.status();
+    if (secret.value().empty()) {
+        return Status::Fail(EINVAL, fmt::format("chap-target-user needs the target's secret: "
+                                                "--chap-target-secret-file or ${}",
+                                                kChapTargetSecretEnv));
+    }
+    for (const IscsiUrl& url : plan.urls) {
+        if (url.user.empty()) {
+            return Status::Fail(EINVAL, fmt::format("mutual CHAP needs a CHAP user in every URL "
+                                                    "(iscsi://USER@host/...): {}",
+                                                    url.ToString()));
+        }
+    }
+    plan.secrets.target = std::move(secret).value();
+    return Status::Ok();
+}
+
 }  // namespace
 
 Result<std::vector<LunPlan>> PlanLuns(const MountSettings& settings) {
@@ -131,13 +160,16 @@ Result<std::vector<LunPlan>> PlanLuns(const MountSettings& settings) {
         }
         Result<std::string> secret = LoadChapSecret(lun.chap_secret_file);
         if (!secret.ok()) return Status::Fail(EINVAL, where + secret.status().message());
-        plan.secret = std::move(secret).value();
+        plan.secrets.initiator = std::move(secret).value();
         for (const IscsiUrl& url : plan.urls) {
-            if (!url.user.empty() && plan.secret.empty()) {
+            if (!url.user.empty() && plan.secrets.initiator.empty()) {
                 return Status::Fail(EINVAL, fmt::format("{}CHAP user '{}' needs a secret: "
                                                         "--chap-secret-file or ${}",
                                                         where, url.user, kChapSecretEnv));
             }
+        }
+        if (Status s = LoadTargetSecret(lun, plan); !s.ok()) {
+            return Status::Fail(EINVAL, where + s.message());
         }
         plans.push_back(std::move(plan));
     }
@@ -152,7 +184,7 @@ Result<std::vector<MountedLun>> OpenLuns(const MountSettings& settings, std::vec
         bool first = true;
         for (const IscsiUrl& url : plan.urls) {
             Result<std::shared_ptr<IscsiPath>> path = IscsiPath::Open(
-                PathOptions(plan.settings, settings.initiator_name, url, plan.secret));
+                PathOptions(plan.settings, settings.initiator_name, url, plan.secrets));
             if (!path.ok()) return path.status();
             const std::string& id = path.value()->info().identity;
             if (id.empty()) {
@@ -197,7 +229,7 @@ Result<std::vector<MountedLun>> OpenLuns(const MountSettings& settings, std::vec
         auto cache =
             std::make_shared<BlockCache>(device, MakeCacheOptions(g.plan->settings), clock);
         out.push_back(
-            {g.name, std::move(device), std::move(cache), g.plan->settings, g.plan->secret});
+            {g.name, std::move(device), std::move(cache), g.plan->settings, g.plan->secrets});
     }
     return out;
 }
@@ -217,7 +249,7 @@ Status RunPathsCommand(std::string_view text, const std::vector<MountedLun>& lun
     if (!url.ok()) return url.status();
     if (verb == "remove") return lun->device->RemovePath(url.value().ToString());
     Result<std::shared_ptr<IscsiPath>> path =
-        IscsiPath::Open(PathOptions(lun->settings, initiator_name, url.value(), lun->secret));
+        IscsiPath::Open(PathOptions(lun->settings, initiator_name, url.value(), lun->secrets));
     if (!path.ok()) return path.status();
     return lun->device->AddPath(std::move(path).value());
 }

@@ -15,11 +15,11 @@
 
 namespace lunfs {
 
-// One entry of MountSettings::luns, checked: URLs parsed, CHAP secret loaded.
+// One entry of MountSettings::luns, checked: URLs parsed, CHAP secrets loaded.
 struct LunPlan {
     LunSettings settings;
     std::vector<IscsiUrl> urls;
-    std::string secret;
+    ChapSecrets secrets;
 };
 
 // Checks URLs, names and CHAP secrets. No network.

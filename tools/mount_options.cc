@@ -37,6 +37,13 @@ const std::vector<MountOption>& Table() {
          "File holding the CHAP secret for the URLs' user (mode 0600, yours); else "
          "$LUNFS_CHAP_SECRET",
          &L::chap_secret_file},
+        {"chap-target-user", "", "NAME",
+         "Mutual CHAP: the name the target must answer with (needs a CHAP user in the URLs)",
+         &L::chap_target_user},
+        {"chap-target-secret-file", "", "FILE",
+         "Mutual CHAP: file holding the secret the target must prove it knows (mode 0600, "
+         "yours); else $LUNFS_CHAP_TARGET_SECRET",
+         &L::chap_target_secret_file},
         {"login-timeout", "", "S", "Seconds to connect and log in", &L::login_timeout_s, 1, 600},
         {"command-timeout", "", "S", "Seconds for one SCSI command before the session is torn down",
          &L::command_timeout_s, 1, 3600},

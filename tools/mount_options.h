@@ -23,6 +23,8 @@ struct LunSettings {
     std::vector<std::string> urls;  // its paths
     bool read_only = false;
     std::string chap_secret_file;
+    std::string chap_target_user;  // mutual CHAP: the name the target answers with
+    std::string chap_target_secret_file;
     int login_timeout_s = 15;
     int command_timeout_s = 30;
     unsigned queue_depth = 64;

@@ -11,9 +11,30 @@
 
 namespace lunfs {
 
+Result<std::string> ParseSecret(std::string_view contents, const std::string& path) {
+    std::string_view line = contents.substr(0, contents.find('\n'));
+    if (line.ends_with('\r')) line.remove_suffix(1);
+    if (line.empty())
+        return Status::Fail(EINVAL, fmt::format("CHAP secret file {} is empty", path));
+    if (line.size() > kMaxChapSecretLength) {
+        return Status::Fail(EINVAL, fmt::format("CHAP secret in {} is longer than {} bytes", path,
+                                                kMaxChapSecretLength));
+    }
+    for (char c : line) {
+        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+            return Status::Fail(EINVAL,
+                                fmt::format("CHAP secret in {} holds a control character", path));
+        }
+    }
+    return std::string(line);
+}
+
 Result<std::string> ReadSecretFile(const std::string& path) {
-    const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
     if (fd < 0) {
+        if (errno == ELOOP) {
+            return Status::Fail(ELOOP, fmt::format("CHAP secret file {} is a symbolic link", path));
+        }
         return Status::Fail(errno,
                             fmt::format("CHAP secret file {}: {}", path, std::strerror(errno)));
     }
@@ -34,24 +55,26 @@ Result<std::string> ReadSecretFile(const std::string& path) {
         return Status::Fail(EPERM,
                             fmt::format("CHAP secret file {} is not owned by this user", path));
     }
-    char buf[512];
+    char buf[kMaxChapSecretLength + 3];  // the longest secret, "\r\n", and one byte more
     const ssize_t n = read(fd, buf, sizeof(buf));
+    const int read_errno = errno;
     close(fd);
-    if (n < 0) return Status::Fail(errno, fmt::format("CHAP secret file {}: read failed", path));
-    std::string secret(buf, static_cast<size_t>(n));
-    secret = secret.substr(0, secret.find('\n'));
-    if (secret.empty())
-        return Status::Fail(EINVAL, fmt::format("CHAP secret file {} is empty", path));
-    if (secret.size() > 255)
-        return Status::Fail(EINVAL,
-                            fmt::format("CHAP secret in {} is longer than 255 bytes", path));
-    return secret;
+    if (n < 0) {
+        return Status::Fail(
+            read_errno, fmt::format("CHAP secret file {}: {}", path, std::strerror(read_errno)));
+    }
+    return ParseSecret(std::string_view(buf, static_cast<size_t>(n)), path);
+}
+
+Result<std::string> LoadSecret(const std::string& path, const char* env) {
+    if (!path.empty()) return ReadSecretFile(path);
+    const char* value = std::getenv(env);
+    if (!value || !*value) return std::string();
+    return ParseSecret(value, fmt::format("${}", env));
 }
 
 Result<std::string> LoadChapSecret(const std::string& path) {
-    if (!path.empty()) return ReadSecretFile(path);
-    const char* env = std::getenv(kChapSecretEnv);
-    return std::string(env ? env : "");
+    return LoadSecret(path, kChapSecretEnv);
 }
 
 }  // namespace lunfs

@@ -12,12 +12,18 @@
 
 namespace lunfs {
 
+// CHAP secrets: the one for the URLs' user, and the target's for mutual CHAP (empty: none).
+struct ChapSecrets {
+    std::string initiator;
+    std::string target;
+};
+
 struct MountedLun {
     std::string file;  // name in the mount root
     std::shared_ptr<MultipathDevice> device;
     std::shared_ptr<BlockCache> cache;  // over `device`; what the file reads and writes through
     LunSettings settings;               // what it was mounted with; new paths log in with these
-    std::string secret;                 // CHAP secret of its URLs' user
+    ChapSecrets secrets;                // of its URLs' user, and of the target for mutual CHAP
 };
 
 struct PathRate;

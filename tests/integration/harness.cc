@@ -1,6 +1,7 @@
 #include "tests/integration/harness.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -16,6 +17,7 @@ namespace lunfs::test {
 
 std::string LunfsBinary() { return LUNFS_BINARY; }
 std::string SourceDir() { return LUNFS_SOURCE_DIR; }
+std::string TestIscsiBinary() { return LUNFS_TEST_ISCSI; }
 
 CommandResult Shell(const std::string& command) {
     CommandResult r;
@@ -64,7 +66,13 @@ TempDir::TempDir() {
 }
 
 TempDir::~TempDir() {
-    if (!path_.empty()) Shell("rm -rf '" + path_ + "'");
+    if (path_.empty()) return;
+    if (std::getenv("LUNFS_KEEP_TEST_DIRS")) {  // for a post-mortem: logs stay, labs are stopped
+        std::remove((path_ + "/owner.pid").c_str());
+        std::printf("kept %s\n", path_.c_str());
+        return;
+    }
+    Shell("rm -rf '" + path_ + "'");
 }
 
 Lab::Lab(const std::string& dir, const LabOptions& o) : dir_(dir) {
@@ -75,13 +83,29 @@ Lab::Lab(const std::string& dir, const LabOptions& o) : dir_(dir) {
     if (!o.chap_user.empty()) {
         cmd << " --chap-user " << o.chap_user << " --chap-secret-file " << o.chap_secret_file;
     }
+    if (!o.chap_target_user.empty()) {
+        cmd << " --chap-target-user " << o.chap_target_user << " --chap-target-secret-file "
+            << o.chap_target_secret_file;
+    }
+    if (o.read_only) cmd << " --read-only";
     CommandResult r = Shell(cmd.str());
     if (r.exit_code != 0) {
         error_ = r.output;
         Shell(SourceDir() + "/tools/lab stop --dir " + dir_);
         return;
     }
-    std::ifstream env(dir + "/lab.env");
+    LoadEnv();
+    ok_ = env_.count("LAB_PORTALS") != 0;
+    if (!ok_) error_ = "lab.env incomplete";
+}
+
+Lab::~Lab() {
+    Shell(SourceDir() + "/tools/lab stop --dir " + dir_ +
+          (std::getenv("LUNFS_KEEP_TEST_DIRS") ? " --keep-backing" : ""));
+}
+
+void Lab::LoadEnv() {
+    std::ifstream env(dir_ + "/lab.env");
     std::string line;
     while (std::getline(env, line)) {
         const size_t eq = line.find('=');
@@ -90,11 +114,37 @@ Lab::Lab(const std::string& dir, const LabOptions& o) : dir_(dir) {
         if (value.size() >= 2 && value.front() == '\'') value = value.substr(1, value.size() - 2);
         env_[line.substr(0, eq)] = value;
     }
-    ok_ = env_.count("LAB_PORTALS") != 0;
-    if (!ok_) error_ = "lab.env incomplete";
 }
 
-Lab::~Lab() { Shell(SourceDir() + "/tools/lab stop --dir " + dir_); }
+int Lab::Pid() const { return std::atoi(env_.at("LAB_PID").c_str()); }
+
+CommandResult Lab::Restart(double down_s, bool kill) {
+    CommandResult r = Shell(SourceDir() + "/tools/lab restart --dir " + dir_ + " --down " +
+                            std::to_string(down_s) + (kill ? " --kill" : ""));
+    LoadEnv();
+    return r;
+}
+
+bool Lab::Freeze() { return ::kill(Pid(), SIGSTOP) == 0; }
+bool Lab::Thaw() { return ::kill(Pid(), SIGCONT) == 0; }
+
+CommandResult Lab::LunReset(int lun) const {
+    return Shell(TestIscsiBinary() + " lun-reset " + Url(0, lun));
+}
+
+int Lab::Sessions() const {
+    CommandResult r = Shell("tgtadm -C " + env_.at("LAB_CTL") +
+                            " --lld iscsi --op show --mode target | grep -c 'I_T nexus:'");
+    return std::atoi(r.output.c_str());
+}
+
+std::vector<int> Lab::Ports() const {
+    std::vector<int> out;
+    std::istringstream in(env_.at("LAB_PORTALS"));
+    std::string p;
+    while (in >> p) out.push_back(std::atoi(p.substr(p.rfind(':') + 1).c_str()));
+    return out;
+}
 
 std::string Lab::Portal(int portal) const {
     std::istringstream in(env_.at("LAB_PORTALS"));
@@ -118,37 +168,6 @@ std::vector<std::string> Lab::Urls(int lun) const {
     std::string p;
     while (in >> p) out.push_back("iscsi://" + p + "/" + Iqn() + "/" + std::to_string(lun));
     return out;
-}
-
-PortFault::PortFault(const std::vector<int>& ports, bool drop) {
-    static int counter = 0;
-    table_ = "lunfs_test_" + std::to_string(getpid()) + "_" + std::to_string(counter++);
-    std::string rules;
-    const std::string verdict = drop ? "drop" : "reject with tcp reset";
-    for (int port : ports) {
-        rules += "add rule inet " + table_ + " out tcp dport " + std::to_string(port) + " " +
-                 verdict + "\n";
-        rules += "add rule inet " + table_ + " out tcp sport " + std::to_string(port) + " " +
-                 verdict + "\n";
-    }
-    const std::string file = "/tmp/" + table_ + ".nft";
-    {
-        std::ofstream out(file);
-        out << "add table inet " << table_ << "\n"
-            << "add chain inet " << table_ << " out { type filter hook output priority 0; }\n"
-            << rules;
-    }
-    CommandResult r = Shell("nft -f " + file);
-    std::remove(file.c_str());
-    ok_ = r.exit_code == 0;
-}
-
-PortFault::~PortFault() { Heal(); }
-
-void PortFault::Heal() {
-    if (table_.empty()) return;
-    Shell("nft delete table inet " + table_);
-    table_.clear();
 }
 
 std::string Lab::Backing(int lun) const { return dir_ + "/lun" + std::to_string(lun) + ".img"; }
@@ -191,6 +210,28 @@ int Mount::Pid() const {
     int pid = 0;
     in >> pid;
     return pid;
+}
+
+nlohmann::json StatsJson(const Mount& mount) {
+    return nlohmann::json::parse(mount.Stats(), nullptr, false);
+}
+
+bool WaitAllPathsActive(const Mount& mount, std::chrono::seconds limit) {
+    const auto end = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < end) {
+        const nlohmann::json st = StatsJson(mount);
+        if (!st.is_discarded() && st.contains("luns")) {
+            bool all = true;
+            for (const auto& p : st["luns"][0]["paths"]) all = all && p["use"] == "active";
+            if (all) return true;
+        }
+        usleep(100 * 1000);
+    }
+    return false;
+}
+
+double Ms(std::chrono::steady_clock::duration d) {
+    return std::chrono::duration<double, std::milli>(d).count();
 }
 
 std::vector<char> RandomBytes(size_t size, uint32_t seed) {

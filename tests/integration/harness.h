@@ -4,9 +4,13 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
+
+#include "tests/integration/faults.h"
 
 namespace lunfs::test {
 
@@ -21,7 +25,8 @@ CommandResult Shell(const std::string& command);
 // Why integration tests cannot run here ("" when they can): they need root, /dev/fuse and tgtd.
 std::string MissingPrerequisite();
 
-// A temporary directory, removed with everything in it.
+// A temporary directory, removed with everything in it (kept, for a post-mortem, when
+// LUNFS_KEEP_TEST_DIRS is set).
 class TempDir {
   public:
     TempDir();
@@ -39,21 +44,10 @@ struct LabOptions {
     int block_size = 512;
     std::string chap_user;  // when set, the target demands CHAP
     std::string chap_secret_file;
-    std::string iqn;  // default: derived from the directory name
-};
-
-// nft rules that make some lab ports fail, removed on destruction. `drop` black-holes the
-// traffic; otherwise every packet is answered with a TCP reset.
-class PortFault {
-  public:
-    PortFault(const std::vector<int>& ports, bool drop);
-    ~PortFault();
-    void Heal();  // removes the rules now
-    bool ok() const { return ok_; }
-
-  private:
-    std::string table_;
-    bool ok_ = false;
+    std::string chap_target_user;  // when set, the target proves itself too (mutual CHAP)
+    std::string chap_target_secret_file;
+    bool read_only = false;  // every LUN write-protected
+    std::string iqn;         // default: derived from the directory name
 };
 
 // A tgtd serving LUNs on loopback, started by tools/lab.
@@ -70,8 +64,22 @@ class Lab {
     std::string Portal(int portal = 0) const;
     int Port(int portal = 0) const;                    // the TCP port of a portal
     std::vector<std::string> Urls(int lun = 1) const;  // one per portal
+    std::vector<int> Ports() const;                    // every portal's port
+
+    int Pid() const;  // tgtd's process id
+    // Stops tgtd (SIGKILL with `kill`, else cleanly) and starts it again `down_s` seconds later
+    // with the same ports, backing files and LUN identities (tools/lab restart).
+    CommandResult Restart(double down_s, bool kill);
+    bool Freeze();  // SIGSTOP to tgtd; the destructor resumes it in any case
+    bool Thaw();    // SIGCONT
+    // Sends LOGICAL UNIT RESET for `lun` from another initiator; every session then gets a UNIT
+    // ATTENTION.
+    CommandResult LunReset(int lun = 1) const;
+    int Sessions() const;  // I_T nexuses the target holds now
 
   private:
+    void LoadEnv();
+
     std::string dir_;
     bool ok_ = false;
     std::string error_;
@@ -117,6 +125,14 @@ void WriteFile(const std::string& path, const std::vector<char>& data, uint64_t 
 
 std::string LunfsBinary();
 std::string SourceDir();
+std::string TestIscsiBinary();  // lunfs_test_iscsi, a second initiator for tests
+
+// .lunfs/stats of a mount, parsed (discarded when unreadable).
+nlohmann::json StatsJson(const Mount& mount);
+// Waits up to `limit` for every path of the first LUN to be in use.
+bool WaitAllPathsActive(const Mount& mount, std::chrono::seconds limit);
+// A duration in milliseconds, for reports.
+double Ms(std::chrono::steady_clock::duration d);
 
 // Random bytes from a fixed seed.
 std::vector<char> RandomBytes(size_t size, uint32_t seed);

@@ -358,7 +358,10 @@ TEST_F(MultipathDeviceTest, StartsAnOverlappingWriteOnlyAfterTheEarlierOneComple
     ASSERT_TRUE(paths_[0]->Complete(0));
     EXPECT_EQ(w1->calls, 1);
     EXPECT_TRUE(w1->status.ok());
-    // Only now w2 goes out, all of it on the path left.
+    // w1's first copy may still reach the LUN through path 1 until that path logs in again.
+    EXPECT_EQ(PendingEverywhere(), 0u) << "w2 went out while w1's first copy could still land";
+    paths_[1]->SetState(PathState::kUp);
+    // Only now w2 goes out, all of it on the path left (path 1 is on probation).
     EXPECT_EQ(paths_[1]->Submitted().size(), 1u);
     ASSERT_EQ(paths_[0]->Pending(), 1u);
     EXPECT_EQ(paths_[0]->At(0).lba, 128u);
@@ -369,6 +372,35 @@ TEST_F(MultipathDeviceTest, StartsAnOverlappingWriteOnlyAfterTheEarlierOneComple
     std::vector<uint8_t> expected(first.begin(), first.begin() + 64 * kKiB);
     expected.insert(expected.end(), second.begin(), second.end());
     EXPECT_EQ(store_->Read(0, 192 * kKiB), expected);
+}
+
+TEST_F(MultipathDeviceTest, ReleasesAFencedRangeAfterFenceTimeoutWhenThePathNeverReturns) {
+    EngineOptions o = Options();
+    o.picker.policy = Policy::kFailover;
+    Start(2, o);
+    std::vector<uint8_t> first = Pattern(64 * kKiB, 11);
+    std::vector<uint8_t> second = Pattern(64 * kKiB, 21);
+    std::vector<uint8_t> elsewhere = Pattern(64 * kKiB, 31);
+    auto w1 = Write(0, first);
+    ASSERT_TRUE(paths_[0]->Complete(0, PathDropped()));  // re-sent on path 1
+    ASSERT_TRUE(paths_[1]->Complete(0));
+    ASSERT_EQ(w1->calls, 1);
+    auto w2 = Write(4096, second);        // overlaps: fenced
+    auto w3 = Write(1 << 20, elsewhere);  // does not: goes out
+    ASSERT_EQ(PendingEverywhere(), 1u);
+    paths_[1]->CompleteAll();
+    EXPECT_TRUE(w3->status.ok());
+    clock_->Advance(o.fence_timeout - std::chrono::milliseconds(1));
+    dev_->Tick();
+    EXPECT_EQ(PendingEverywhere(), 0u);
+    clock_->Advance(std::chrono::milliseconds(1));
+    dev_->Tick();
+    EXPECT_EQ(PendingEverywhere(), 1u) << "the fence outlived fence_timeout";
+    paths_[1]->CompleteAll();
+    EXPECT_TRUE(w2->status.ok());
+    std::vector<uint8_t> expected(first.begin(), first.begin() + 4096);
+    expected.insert(expected.end(), second.begin(), second.end());
+    EXPECT_EQ(store_->Read(0, expected.size()), expected);
 }
 
 TEST_F(MultipathDeviceTest, SendsWritesThatDoNotOverlapSideBySide) {
