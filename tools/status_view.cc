@@ -57,6 +57,25 @@ std::string Mib(uint64_t bytes) {
     return fmt::format("{:.1f}", static_cast<double>(bytes) / (1 << 20));
 }
 
+// "cache read: 12.0 of 64.0 MiB, 3.1 MiB dirty, hits 120.0 MiB, ..." or "" without a cache.
+std::string CacheLine(const nlohmann::json& lun) {
+    const auto it = lun.find("cache");
+    if (it == lun.end() || !it->is_object()) return "";
+    const nlohmann::json& c = *it;
+    if (S(c, "mode") == "none") return "  cache none\n";
+    std::string line = fmt::format(
+        "  cache {}: {} of {} MiB held, {} MiB dirty; read {} MiB from memory, {} MiB from the "
+        "LUN, {} MiB ahead",
+        S(c, "mode"), Mib(U(c, "cached_bytes")), Mib(U(c, "capacity_bytes")),
+        Mib(U(c, "dirty_bytes")), Mib(U(c, "read_hit_bytes")), Mib(U(c, "read_miss_bytes")),
+        Mib(U(c, "readahead_bytes")));
+    if (S(c, "mode") == "writeback") {
+        line += fmt::format("; written back {} MiB, {} error(s)", Mib(U(c, "written_back_bytes")),
+                            U(c, "writeback_errors"));
+    }
+    return line + "\n";
+}
+
 }  // namespace
 
 std::string FormatRate(double bps) {
@@ -81,6 +100,7 @@ std::string RenderStatusTable(const nlohmann::json& doc) {
         width);
     for (const auto& lun : doc["luns"]) {
         out += LunHeader(lun) + "\n";
+        out += CacheLine(lun);
         out +=
             fmt::format(fmt::runtime(row), "path", "state", "use", "read/s", "write/s", "read MiB",
                         "writ MiB", "infl", "lat us", "p99 us", "retries", "failures");

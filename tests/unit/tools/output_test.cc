@@ -81,7 +81,11 @@ nlohmann::json StatsDoc() {
     return nlohmann::json::parse(R"({"pid": 1, "metrics": "127.0.0.1:9464", "luns": [{
         "file": "lun1", "identity": "naa.1", "vendor": "V", "product": "P",
         "capacity_bytes": 268435456, "block_size": 512, "read_only": false, "policy": "spread",
-        "requests": 5, "failed_requests": 0, "queued_extents": 0, "paths": [
+        "requests": 5, "failed_requests": 0, "queued_extents": 0,
+        "cache": {"mode": "writeback", "capacity_bytes": 67108864, "cached_bytes": 12582912,
+                  "dirty_bytes": 1048576, "read_hit_bytes": 2097152, "read_miss_bytes": 3145728,
+                  "readahead_bytes": 4194304, "written_back_bytes": 5242880,
+                  "writeback_errors": 1}, "paths": [
           {"url": "iscsi://192.0.2.10:3260/iqn.t:a/1", "state": "up", "use": "active",
            "read_bps": 52428800, "write_bps": 0, "bytes_read": 3145728, "in_flight": 3, "latency_ewma_us": 900,
            "latency_p99_us": 2048, "retries": 1, "failures": 2},
@@ -100,6 +104,11 @@ TEST(OutputTest, StatusTableShowsEveryPathWithRatesAndCounters) {
     EXPECT_NE(table.find("10.0 MiB/s"), std::string::npos);
     EXPECT_NE(table.find("      3.0       0.0 "), std::string::npos) << table;  // bytes so far
     EXPECT_NE(table.find("metrics: http://127.0.0.1:9464/metrics"), std::string::npos);
+    EXPECT_NE(table.find("  cache writeback: 12.0 of 64.0 MiB held, 1.0 MiB dirty; read 2.0 MiB "
+                         "from memory, 3.0 MiB from the LUN, 4.0 MiB ahead; written back 5.0 MiB, "
+                         "1 error(s)\n"),
+              std::string::npos)
+        << table;
     EXPECT_EQ(RenderStatusTable(nlohmann::json::parse("[]")), "");
 }
 
