@@ -55,6 +55,22 @@ const std::vector<LunMetric>& LunMetrics() {
          [](const auto& l) { return D(l.stats.failed_requests); }},
         {"lunfs_lun_queued_extents", "gauge", "Extents waiting for a live path or a retry delay.",
          [](const auto& l) { return D(l.stats.queued_extents); }},
+        {"lunfs_cache_capacity_bytes", "gauge", "Memory the LUN's cache may hold.",
+         [](const auto& l) { return D(l.cache.capacity_bytes); }},
+        {"lunfs_cache_held_bytes", "gauge", "Memory the LUN's cache holds.",
+         [](const auto& l) { return D(l.cache.cached_bytes); }},
+        {"lunfs_cache_dirty_bytes", "gauge", "Written data not yet on the LUN (writeback).",
+         [](const auto& l) { return D(l.cache.dirty_bytes); }},
+        {"lunfs_cache_read_hit_bytes_total", "counter", "Bytes read from memory.",
+         [](const auto& l) { return D(l.cache.read_hit_bytes); }},
+        {"lunfs_cache_read_miss_bytes_total", "counter", "Bytes read from the LUN for a reader.",
+         [](const auto& l) { return D(l.cache.read_miss_bytes); }},
+        {"lunfs_cache_readahead_bytes_total", "counter", "Bytes loaded ahead of readers.",
+         [](const auto& l) { return D(l.cache.readahead_bytes); }},
+        {"lunfs_cache_written_back_bytes_total", "counter", "Dirty bytes written to the LUN.",
+         [](const auto& l) { return D(l.cache.written_back_bytes); }},
+        {"lunfs_cache_writeback_errors_total", "counter", "Write-backs the LUN refused.",
+         [](const auto& l) { return D(l.cache.writeback_errors); }},
     };
     return m;
 }

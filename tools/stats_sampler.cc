@@ -37,7 +37,8 @@ void StatsSampler::Sample() {
     auto next = std::make_shared<StatsSnapshot>();
     const auto now = std::chrono::steady_clock::now();
     for (const MountedLun& lun : luns_) {
-        next->luns.push_back({lun.file, lun.device->info(), lun.device->Stats()});
+        next->luns.push_back(
+            {lun.file, lun.device->info(), lun.device->Stats(), lun.cache->Stats()});
     }
     const std::shared_ptr<const StatsSnapshot> previous = Latest();
     const double seconds = std::chrono::duration<double>(now - last_time_).count();

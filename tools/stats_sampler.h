@@ -31,6 +31,7 @@ struct StatsSnapshot {
         std::string file;
         LunInfo info;
         LunStats stats;
+        CacheStats cache;
     };
     std::vector<Lun> luns;
     RateTable rates;
