@@ -49,7 +49,9 @@ TEST_F(OrderingTest, StaleCopyOfAReissuedWriteNeverOvertakesNewerData) {
     std::this_thread::sleep_for(3s);  // time for anything left over to arrive
     EXPECT_EQ(ReadFileRange(lab.Backing(), kAt, newer.size()), newer);
     const nlohmann::json st = StatsJson(mount);
-    EXPECT_GE(st["luns"][0]["paths"][0]["resets"].get<int>(), 1) << st.dump();
+    // A was torn down: by its overdue command, or by its connection's unacknowledged data.
+    const nlohmann::json& a = st["luns"][0]["paths"][0];
+    EXPECT_GE(a["resets"].get<int>() + a["path_failures"].get<int>(), 1) << st.dump();
     EXPECT_GT(st["luns"][0]["paths"][1]["bytes_written"].get<uint64_t>(), 0u) << st.dump();
 }
 
