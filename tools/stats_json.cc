@@ -50,6 +50,7 @@ std::string RenderStatsJson(const std::vector<MountedLun>& luns, const RateTable
                 {"bytes_read", p.counters.bytes_read},
                 {"bytes_written", p.counters.bytes_written},
                 {"syncs", p.counters.syncs},
+                {"discards", p.counters.discards},
                 {"in_flight", p.in_flight},
                 {"in_flight_bytes", p.in_flight_bytes},
                 {"latency_ewma_us", static_cast<uint64_t>(p.latency_ewma_us)},

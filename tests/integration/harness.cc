@@ -88,6 +88,7 @@ Lab::Lab(const std::string& dir, const LabOptions& o) : dir_(dir) {
             << o.chap_target_secret_file;
     }
     if (o.read_only) cmd << " --read-only";
+    if (o.thin) cmd << " --thin";
     CommandResult r = Shell(cmd.str());
     if (r.exit_code != 0) {
         error_ = r.output;

@@ -47,6 +47,7 @@ struct LabOptions {
     std::string chap_target_user;  // when set, the target proves itself too (mutual CHAP)
     std::string chap_target_secret_file;
     bool read_only = false;  // every LUN write-protected
+    bool thin = false;       // thin-provisioned LUNs (UNMAP, WRITE SAME with UNMAP)
     std::string iqn;         // default: derived from the directory name
 };
 
