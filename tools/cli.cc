@@ -101,6 +101,8 @@ void AddMount(CLI::App& app, std::function<int()>& run) {
         given->emplace_back(&o, opt);
     }
     m->callback([=, &run] {
+        // The parser writes flags into *flags: the callback holds it as long as the parser.
+        (void)flags;
         for (const auto& [o, opt] : *given) {
             if (opt->count() == 0) continue;
             const std::string origin = fmt::format("--{}", o->key);
