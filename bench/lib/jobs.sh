@@ -12,7 +12,7 @@
 #   perf_job SCEN PATHS RUN WORKLOAD URL   one iscsi-perf run, one row (read workloads only)
 # A row: scenario tool paths workload run MiB/s IOPS mean_ms p99_ms max_ms errors bytes
 #        daemon_cpu_pct tgtd_cpu_pct command_id.
-# CPU is the daemon's and tgtd's utime+stime from the end of fio's ramp to its exit, as a
+# CPU is the daemon's and tgtd's utime+stime from the end of fio's ramp (or its start) to its exit, as a
 # percentage of one core over that time. Commands are kept once each in $tmp/commands.tsv.
 #
 # Needs from bench/run: tmp, mnt, lunfs, py, here, runtime, ramp, urls[], portals[], LAB_*,
@@ -89,7 +89,7 @@ fio_cmd() {
     local rw bs qd
     IFS=: read -r rw bs qd <<<"$1"
     echo "fio --name=bench --filename=$2 --ioengine=libaio --direct=1 --rw=$rw --bs=$bs" \
-        "--iodepth=$qd --time_based --runtime=$runtime --ramp_time=$ramp" \
+        "--iodepth=$qd --time_based --runtime=$runtime$([ "$ramp" = 0 ] || echo " --ramp_time=$ramp")" \
         "--output-format=json --output=$3${4:+ $4}"
 }
 

@@ -415,8 +415,8 @@ def document(d, plots, stem):
     out += [
         "One lab (tgtd on loopback, one portal per path, one 2 GiB LUN of 512 B blocks), every "
         "portal capped in both directions with htb on `lo`. Each figure is the median of "
-        f"{m['runs']} run(s) of fio (libaio, `O_DIRECT`, {m['runtime']} s after a {m['ramp']} s "
-        "ramp) on the file each tool exports, or of iscsi-perf (reads only) on the LUN itself. "
+        f"{m['runs']} run(s) of fio (libaio, `O_DIRECT`, time-based, {m['runtime']} s"
+        f"{'' if m['ramp'] == '0' else ' after a ' + m['ramp'] + ' s ramp'}) on the file each tool exports, or of iscsi-perf (reads only) on the LUN itself. "
         "MiB/s and IOPS are fio's. *limit* is the sum of the caps of the paths used; *best peer* "
         "is the fastest of iscsi-perf, qsd (qemu-storage-daemon's libiscsi driver with its FUSE "
         "export), lunfs failover and lunfs round-robin in that row; a value marked (c1) or (u1) "
@@ -461,7 +461,7 @@ def document(d, plots, stem):
     if cpu or rss:
         out += ["## CPU and memory", "",
                 "CPU: utime + stime of the daemon (lunfs or qemu-storage-daemon) and of tgtd from "
-                "the end of fio's ramp to fio's exit, as a share of one core; CPU s per GiB is "
+                "fio's start to its exit, as a share of one core; CPU s per GiB is "
                 "that share over the throughput. Both share this machine's cores with fio and "
                 "the target.", ""]
         out += cpu + [""] + rss + [""]
