@@ -11,7 +11,8 @@
 #   fio_job SCEN TOOL PATHS RUN WORKLOAD   one fio run on DEV_FILE, one row in $tmp/results.tsv
 #   perf_job SCEN PATHS RUN WORKLOAD URL   one iscsi-perf run, one row (read workloads only)
 # A row: scenario tool paths workload run MiB/s IOPS mean_ms p99_ms max_ms errors bytes
-#        daemon_cpu_pct tgtd_cpu_pct command_id.
+#        daemon_cpu_pct tgtd_cpu_pct command_id path_shares (lunfs: each path's percentage of
+#        the bytes moved, from .lunfs/stats before and after; else -).
 # CPU is the daemon's and tgtd's utime+stime from the end of fio's ramp (or its start) to its exit, as a
 # percentage of one core over that time. Commands are kept once each in $tmp/commands.tsv.
 #
@@ -22,13 +23,13 @@ DEV="" DEV_FILE="" DEV_PID="" DEV_POLICY="" DEV_PATHS=0
 declare -A CMD_IDS=()
 FIO_PID=""
 
-cmd_id() {  # COMMAND: prints its id, recording it the first time
+cmd_id() {  # COMMAND: sets CMD_ID to its number, recording it the first time (no subshell)
     local c=${1//$tmp/\$T}
     if [ -z "${CMD_IDS[$c]:-}" ]; then
         CMD_IDS[$c]=$((${#CMD_IDS[@]} + 1))
         printf '%s\t%s\n' "${CMD_IDS[$c]}" "$c" >>"$tmp/commands.tsv"
     fi
-    echo "${CMD_IDS[$c]}"
+    CMD_ID=${CMD_IDS[$c]}
 }
 
 dev_lunfs_mount() {  # POLICY N
@@ -59,8 +60,9 @@ dev_qsd_start() {  # PORTAL_INDEX
 
 # Records the device's peak RSS as a row of $tmp/rss.tsv: scenario tool paths KiB.
 dev_record_rss() {  # SCEN TOOL
+    cmd_id "$DEV_CMD"
     printf '%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$DEV_PATHS" "$(peak_rss_kib "$DEV_PID")" \
-        "$(cmd_id "$DEV_CMD")" >>"$tmp/rss.tsv"
+        "$CMD_ID" >>"$tmp/rss.tsv"
 }
 
 dev_stop() {
@@ -107,6 +109,7 @@ fio_job() {  # SCEN TOOL PATHS RUN WORKLOAD
     local scen=$1 tool=$2 paths=$3 run=$4 wl=$5 out=$tmp/fio/$1-$2-$3-$5-$4.json rc=0
     local cmd; cmd=$(fio_cmd "$wl" "$DEV_FILE" OUT.json)
     local -a argv; read -r -a argv <<<"$(fio_cmd "$wl" "$DEV_FILE" "$out")"
+    [ "$DEV" != lunfs ] || cp "$mnt/.lunfs/stats" "$out.before" 2>/dev/null || true
     "${argv[@]}" >"$out.err" 2>&1 &
     FIO_PID=$!
     sleep "$ramp"
@@ -115,6 +118,10 @@ fio_job() {  # SCEN TOOL PATHS RUN WORKLOAD
     wait "$FIO_PID" || rc=$?
     FIO_PID=""
     d1=$(cpu_ticks "$DEV_PID") t1=$(cpu_ticks "$LAB_PID") w1=$(date +%s.%N)
+    local shares=-
+    if [ "$DEV" = lunfs ] && cp "$mnt/.lunfs/stats" "$out.after" 2>/dev/null; then
+        shares=$("$py" "$here/lib/parse.py" shares "$out.before" "$out.after" 2>/dev/null) || shares=-
+    fi
     local nums
     nums=$("$py" "$here/lib/parse.py" fio "$out" 2>>"$out.err") || {
         [ "$rc" = 0 ] && rc=1
@@ -126,9 +133,10 @@ fio_job() {  # SCEN TOOL PATHS RUN WORKLOAD
         'BEGIN{ w = b - a; if (w <= 0) w = 1; printf "%.0f\t%.0f", 100*d/hz/w, 100*t/hz/w }')
     local -a n; read -r -a n <<<"$nums"
     [ "$rc" = 0 ] || n[5]=$((n[5] > 0 ? n[5] : 1))
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$scen" "$tool" "$paths" "$wl" \
-        "$run" "${n[0]}" "${n[1]}" "${n[2]}" "${n[3]}" "${n[4]}" "${n[5]}" "${n[6]}" "$pct" \
-        "$(cmd_id "$cmd")" >>"$tmp/results.tsv"
+    cmd_id "$cmd"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$scen" "$tool" "$paths" \
+        "$wl" "$run" "${n[0]}" "${n[1]}" "${n[2]}" "${n[3]}" "${n[4]}" "${n[5]}" "${n[6]}" "$pct" \
+        "$CMD_ID" "$shares" >>"$tmp/results.tsv"
     note "  $tool $wl run $run: ${n[0]} MiB/s, ${n[1]} IOPS"
 }
 
@@ -150,7 +158,8 @@ perf_job() {  # SCEN PATHS RUN WORKLOAD URL
     fi
     local -a n; read -r -a n <<<"$nums"
     local errors=0; [ "$rc" = 0 ] || errors=1
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t-\t-\t-\t%s\t-\t-\t-\t%s\n' "$scen" iscsi-perf "$paths" "$wl" \
-        "$run" "${n[0]}" "${n[1]}" "$errors" "$(cmd_id "${argv[*]}")" >>"$tmp/results.tsv"
+    cmd_id "${argv[*]}"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t-\t-\t-\t%s\t-\t-\t-\t%s\t-\n' "$scen" iscsi-perf "$paths" "$wl" \
+        "$run" "${n[0]}" "${n[1]}" "$errors" "$CMD_ID" >>"$tmp/results.tsv"
     note "  iscsi-perf $wl run $run: ${n[0]} MiB/s, ${n[1]} IOPS"
 }

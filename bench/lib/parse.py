@@ -12,6 +12,9 @@
         Writes OUT.dat: seconds since START, MiB/s read, write, total; one line per 100 ms.
     parse.py lunfs-stats STATS_JSON
         failed_requests retries resets path_failures (summed over LUNs and paths)
+    parse.py shares BEFORE_JSON AFTER_JSON
+        each path's share of the bytes read and written between two lunfs stats snapshots, in
+        percent, in path order: 25/25/25/25
 Exits 1 with a one-line message on stderr when the input is not what it should be.
 """
 import json
@@ -160,12 +163,27 @@ def cmd_lunfs_stats(path):
     print(f"{failed} {retries} {resets} {downs}")
 
 
+def path_bytes(doc):
+    return [int(p.get("bytes_read", 0)) + int(p.get("bytes_written", 0))
+            for lun in doc.get("luns", []) for p in lun.get("paths", [])]
+
+
+def cmd_shares(before_path, after_path):
+    before, after = path_bytes(load_json(before_path)), path_bytes(load_json(after_path))
+    if len(before) != len(after) or not after:
+        die("the two snapshots do not have the same paths")
+    delta = [a - b for a, b in zip(after, before)]
+    total = sum(delta)
+    print("/".join(f"{100 * d / total:.0f}" if total > 0 else "0" for d in delta))
+
+
 def main(argv):
     if len(argv) < 2:
         die("usage: parse.py fio|iscsi-perf|timeline|lunfs-stats ...")
     cmd, args = argv[1], argv[2:]
     table = {"fio": (cmd_fio, 1), "iscsi-perf": (cmd_iscsi_perf, 2),
-             "timeline": (cmd_timeline, 6), "lunfs-stats": (cmd_lunfs_stats, 1)}
+             "timeline": (cmd_timeline, 6), "lunfs-stats": (cmd_lunfs_stats, 1),
+             "shares": (cmd_shares, 2)}
     if cmd not in table or len(args) != table[cmd][1]:
         die(f"bad arguments: {' '.join(argv[1:])}")
     table[cmd][0](*args)

@@ -88,7 +88,7 @@ class Data:
                 "paths": r[2], "run": r[4], "mibs": num(r[5]), "iops": num(r[6]),
                 "mean": num(r[7]), "p99": num(r[8]), "max": num(r[9]),
                 "errors": int(num(r[10]) or 0), "cpu": num(r[12]), "tgtd": num(r[13]),
-                "cmd": r[14]})
+                "cmd": r[14], "shares": r[15] if len(r) > 15 else "-"})
         self.rss = read_tsv(os.path.join(tmp, "rss.tsv"))
         self.timeline = read_tsv(os.path.join(tmp, "timeline.tsv"))
         self.commands = read_tsv(os.path.join(tmp, "commands.tsv"))
@@ -216,8 +216,8 @@ def timeline_table(d):
         return []
     out = ["| policy | fault on path 1 | runs | worst I/O latency ms (median; runs) | "
            "longest without I/O ms | MiB/s before / during / after | fio errors | "
-           "failed requests / retries / resets / path failures |",
-           "| --- | --- | ---: | --- | ---: | --- | ---: | --- |"]
+           "failed requests / retries / resets / path failures | command |",
+           "| --- | --- | ---: | --- | ---: | --- | ---: | --- | ---: |"]
     groups = {}
     for r in d.timeline:
         groups.setdefault((r[0], r[1]), []).append(r)
@@ -229,7 +229,7 @@ def timeline_table(d):
         eng = " / ".join(str(sum(int(num(r[i]) or 0) for r in runs)) for i in (11, 12, 13, 14))
         out.append(f"| {policy} | {'black hole (drop)' if kind == 'drop' else 'reset'} | "
                    f"{len(runs)} | {fmt(median(worst), 0)}; {', '.join(fmt(w, 0) for w in worst)} | "
-                   f"{fmt(gap, 0)} | {phases} | {errors} | {eng} |")
+                   f"{fmt(gap, 0)} | {phases} | {errors} | {eng} | {runs[0][15]} |")
     return out
 
 
@@ -281,16 +281,56 @@ def micro_table(d):
     return out
 
 
+def shares_table(d):
+    """Where spread put the bytes on capped paths, against each path's share of the limit."""
+    out = ["| scenario | caps MiB/s | caps as shares % | I/O | spread's shares % (each run) | MiB/s |",
+           "| --- | --- | --- | --- | --- | ---: |"]
+    for s in d.order:
+        meta = d.scenarios[s]
+        if not s.startswith("c") or meta["paths"] == "1":
+            continue
+        caps = [float(c) for c in meta["caps"].split("/")]
+        ideal = "/".join(f"{100 * c / sum(caps):.0f}" for c in caps)
+        for wl in SEQ:
+            runs = d.runs.get((s, "spread", wl), [])
+            if runs:
+                out.append(f"| {s} | {meta['caps']} | {ideal} | {wl_title(wl)} | "
+                           f"{', '.join(r['shares'] for r in runs)} | "
+                           f"{', '.join(fmt(r['mibs']) for r in runs)} |")
+    return out if len(out) > 2 else []
+
+
+def serial_table(d):
+    """One request at a time: each pays its transfer at the limit plus what a request costs with
+    the caps lifted (spread at QD1 on the same paths uncapped), if none of that overlaps."""
+    out = ["| scenario | I/O | limit | spread uncapped, same paths | estimate | measured | "
+           "measured ÷ estimate |", "| --- | --- | ---: | ---: | ---: | ---: | ---: |"]
+    for s in d.order:
+        meta = d.scenarios[s]
+        if not s.startswith("c"):
+            continue
+        ref = "u1" if meta["paths"] == "1" else "u4"
+        for wl in ("read:1M:1", "write:1M:1"):
+            u = d.cell(ref, "spread", wl)[0]
+            v = d.cell(s, "spread", wl)[0]
+            if u is None or v is None or not meta["limit"] or meta["paths"] not in ("1", d.scenarios.get(ref, {}).get("paths")):
+                continue
+            est = 1 / (1 / meta["limit"] + 1 / u)
+            out.append(f"| {s} | {wl_title(wl)} | {meta['limit']:.0f} | {u:.1f} ({ref}) | {est:.1f} | "
+                       f"{v:.1f} | {v / est:.2f} |")
+    return out if len(out) > 2 else []
+
+
 def per_run_table(d):
     out = ["| scenario | tool | paths | I/O | run | MiB/s | IOPS | mean ms | p99 ms | max ms | "
-           "errors | daemon CPU % | tgtd CPU % | command |",
-           "| --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+           "errors | daemon CPU % | tgtd CPU % | path shares % | command |",
+           "| --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |"]
     for (s, t, wl), runs in d.runs.items():
         for r in runs:
             out.append(f"| {s} | {t} | {r['paths']} | {wl_title(wl)} | {r['run']} | {fmt(r['mibs'])} | "
                        f"{fmt(r['iops'], 0)} | {fmt(r['mean'], 2)} | {fmt(r['p99'], 2)} | "
                        f"{fmt(r['max'], 1)} | {r['errors']} | {fmt(r['cpu'], 0)} | "
-                       f"{fmt(r['tgtd'], 0)} | {r['cmd']} |")
+                       f"{fmt(r['tgtd'], 0)} | {r['shares']} | {r['cmd']} |")
     return out
 
 
@@ -432,6 +472,16 @@ def document(d, plots, stem):
         if "capped" in plots:
             out += [f"![capped]({os.path.basename(plots['capped'])})", ""]
         out += seq + [""]
+        sh = shares_table(d)
+        if sh:
+            out += ["Where spread put the bytes (each path's share of what lunfs moved in the run, "
+                    "from `.lunfs/stats`), against each path's share of the limit:", ""] + sh + [""]
+        st = serial_table(d)
+        if st:
+            out += ["At QD1 each request waits for the one before. If what a request costs "
+                    "besides the wire (spread's time per request with the caps lifted, same "
+                    "paths) overlapped none of the transfer, a stream would reach "
+                    "1 / (1/limit + 1/uncapped):", ""] + st + [""]
     useq, _ = throughput_table(d, [s for s in d.order if s.startswith("u")], SEQ, "mibs", "MiB/s")
     if useq:
         out += ["## Sequential 1 MiB, caps lifted (MiB/s): the CPU-bound case on this machine", ""]
@@ -485,7 +535,7 @@ def document(d, plots, stem):
     with open(os.path.join(d.tmp, "log.txt"), encoding="utf-8") as f:
         out += [line.rstrip("\n").replace(m["tmp"], "$T") for line in f]
     out += ["```", "", "Measurements (numbered as in the per-run table):", ""]
-    out += [f"{i}. `{c}`" for i, c in d.commands] + [""]
+    out += [f"- [{i}] `{c}`" for i, c in d.commands] + [""]
     out += ["## Every run", ""] + per_run_table(d) + [""]
     return "\n".join(out)
 
