@@ -384,17 +384,17 @@ def bar_plot(d, scens, wls, field, png, title, ylabel):
     if has_limit:
         cols[0] = cols[0].replace("using 2 ", "using 2:xtic(1) ")
         cols[1] = cols[1].replace("using 3:xtic(1)", "using 3")
-    width = max(900, 70 * len(groups) * (len(cols) + 1) // 3)
+    width = min(1600, max(900, 20 * len(groups) * (len(cols) + 1)))
     top = max([v for _, lim, vals in groups for v in vals + [lim] if v] or [1]) * 1.12
     script = f"""
-set terminal pngcairo size {width},520 font 'DejaVu Sans,10'
+set terminal pngcairo size {width},560 font 'DejaVu Sans,10'
 set output '{png}'
 set title "{title}"
 set ylabel '{ylabel}'
 set style data histograms
 set style histogram clustered gap 1
 set boxwidth 0.9
-set key outside top center horizontal
+set key below horizontal
 set grid ytics
 set xrange [-0.6:{len(groups) - 0.4}]
 set yrange [0:{top:.0f}]
@@ -408,39 +408,47 @@ plot '{dat}' {', "" '.join(cols)}
 
 
 def failover_plot(d, png):
+    """One panel per fault; per policy the run with the median worst latency."""
     if not d.timeline:
         return False
-    # Per policy and fault, the run with the median worst latency.
     chosen = {}
     for r in d.timeline:
-        chosen.setdefault((r[0], r[1]), []).append(r)
-    lines = []
+        chosen.setdefault((r[1], r[0]), []).append(r)
     colors = {"spread": "#009e73", "failover": "#56b4e9", "round-robin": "#0072b2"}
-    on = off = None
-    for (policy, kind), runs in chosen.items():
-        runs.sort(key=lambda r: num(r[5]) or 0)
-        r = runs[len(runs) // 2]
-        dat = os.path.join(d.tmp, "tl", f"{policy}-{kind}-{r[2]}.dat")
-        if not os.path.exists(dat):
-            continue
-        on, off = num(r[3]), num(r[4])
-        dash = "dt 1" if kind == "drop" else "dt 2"
-        lines.append(f"'{dat}' using 1:4 with steps lw 2 {dash} lc rgb '{colors.get(policy, '#000')}' "
-                     f"title '{policy}, {'black hole' if kind == 'drop' else 'reset'}'")
-    if not lines:
+    panels = []
+    for kind, label in (("drop", "black-holed"), ("reset", "reset")):
+        lines, on, off = [], None, None
+        for (k, policy), runs in chosen.items():
+            if k != kind:
+                continue
+            runs.sort(key=lambda r: num(r[5]) or 0)
+            r = runs[len(runs) // 2]
+            dat = os.path.join(d.tmp, "tl", f"{policy}-{kind}-{r[2]}.dat")
+            if not os.path.exists(dat):
+                continue
+            on, off = num(r[3]), num(r[4])
+            lines.append(f"'{dat}' using 1:4 with steps lw 1.5 lc rgb '{colors.get(policy, '#000')}' "
+                         f"title 'lunfs {policy} (worst I/O {fmt(num(r[5]), 0)} ms)'")
+        if lines:
+            panels.append(f"""
+set title "path 1 {label} from {on:.1f} s to {off:.1f} s (shaded), then healed"
+set object 1 rect from {on},graph 0 to {off},graph 1 fc rgb '#f4cccc' fs solid 0.4 noborder behind
+plot {', '.join(lines)}
+unset object 1
+""")
+    if not panels:
         return False
     script = f"""
-set terminal pngcairo size 1000,480 font 'DejaVu Sans,10'
+set terminal pngcairo size 1000,{330 * len(panels) + 40} font 'DejaVu Sans,10'
 set output '{png}'
-set title "One sequential stream (1 MiB, QD8, half reads, half writes) over 4 capped paths; path 1 faulted, then healed"
+set multiplot layout {len(panels)},1 title "One stream over 4 paths capped at 50 MiB/s: fio 1 MiB, QD8, half reads, half writes; MiB/s per 100 ms"
 set xlabel 'seconds'
-set ylabel 'MiB/s per 100 ms (read + write)'
+set ylabel 'MiB/s (read + write)'
 set grid
 set yrange [0:*]
 set key bottom right
-set object 1 rect from {on},graph 0 to {off},graph 1 fc rgb '#f4cccc' fs solid 0.4 noborder behind
-set label 1 'path 1 faulted' at {on + 0.2},graph 0.95
-plot {', '.join(lines)}
+{''.join(panels)}
+unset multiplot
 """
     return gnuplot(script, png)
 
