@@ -112,7 +112,7 @@ fio_job() {  # SCEN TOOL PATHS RUN WORKLOAD
     [ "$DEV" != lunfs ] || cp "$mnt/.lunfs/stats" "$out.before" 2>/dev/null || true
     "${argv[@]}" >"$out.err" 2>&1 &
     FIO_PID=$!
-    sleep "$ramp"
+    nap "$ramp"
     local d0 t0 w0 d1 t1 w1
     d0=$(cpu_ticks "$DEV_PID") t0=$(cpu_ticks "$LAB_PID") w0=$(date +%s.%N)
     wait "$FIO_PID" || rc=$?
