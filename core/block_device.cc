@@ -14,11 +14,14 @@ const char* IoOpName(IoOp op) {
             return "write";
         case IoOp::kFlush:
             return "flush";
+        case IoOp::kDiscard:
+            return "discard";
     }
     return "?";
 }
 
 uint64_t IoRequest::Length() const {
+    if (op == IoOp::kDiscard) return discard_length;
     uint64_t total = 0;
     for (const iovec& v : iov) total += v.iov_len;
     return total;

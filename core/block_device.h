@@ -20,20 +20,33 @@ namespace lunfs {
 enum class IoOp : uint8_t {
     kRead,
     kWrite,
-    kFlush,  // all writes completed before it was submitted reach stable storage
+    kFlush,    // all writes completed before it was submitted reach stable storage
+    kDiscard,  // the range is deallocated and reads as zeros afterwards (see CanDiscard)
 };
 
 const char* IoOpName(IoOp op);
 
 using IoCallback = std::function<void(Status)>;
 
+// What a request allows the layers between the file and the LUN.
+enum IoFlags : uint32_t {
+    kIoNoFlags = 0,
+    // A write that must reach the LUN before it completes (a handle opened with O_DIRECT,
+    // O_SYNC or O_DSYNC): no layer may acknowledge it from memory.
+    kIoWriteThrough = 1u << 0,
+};
+
 struct IoRequest {
     IoOp op = IoOp::kRead;
     uint64_t offset = 0;     // bytes from the start of the device
     std::vector<iovec> iov;  // caller-owned memory; stays valid until `done` has run
     IoCallback done;         // called exactly once
+    uint32_t flags = kIoNoFlags;
+    uint64_t discard_length = 0;  // kDiscard: bytes from `offset` (it has no buffers)
 
-    uint64_t Length() const;  // sum of the iovec lengths (0 for a flush)
+    // Bytes the request covers: the iovec lengths summed (0 for a flush; discard_length for a
+    // discard).
+    uint64_t Length() const;
 };
 
 class BlockDevice {
@@ -49,6 +62,9 @@ class BlockDevice {
 
     // Starts the request. Thread-safe. The callback may run before Submit returns.
     virtual void Submit(IoRequest request) = 0;
+
+    // Whether kDiscard requests are supported; without it they complete with EOPNOTSUPP.
+    virtual bool CanDiscard() const { return false; }
 };
 
 // Checks a request against a device's alignment and capacity; ok or EINVAL.

@@ -1,6 +1,7 @@
 #include "core/iov.h"
 
 #include <algorithm>
+#include <cstring>
 
 namespace lunfs {
 
@@ -18,6 +19,22 @@ std::vector<iovec> SliceIov(const std::vector<iovec>& iov, uint64_t offset, uint
         offset = 0;
     }
     return out;
+}
+
+void CopyToIov(const std::vector<iovec>& iov, uint64_t offset, const void* src, uint64_t length) {
+    const auto* from = static_cast<const char*>(src);
+    for (const iovec& v : SliceIov(iov, offset, length)) {
+        std::memcpy(v.iov_base, from, v.iov_len);
+        from += v.iov_len;
+    }
+}
+
+void CopyFromIov(const std::vector<iovec>& iov, uint64_t offset, void* dst, uint64_t length) {
+    auto* to = static_cast<char*>(dst);
+    for (const iovec& v : SliceIov(iov, offset, length)) {
+        std::memcpy(to, v.iov_base, v.iov_len);
+        to += v.iov_len;
+    }
 }
 
 }  // namespace lunfs

@@ -1,6 +1,8 @@
 #include "core/rmw_device.h"
 
+#include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <cstddef>
 #include <utility>
 #include <vector>
@@ -50,6 +52,9 @@ void RmwDevice::Submit(IoRequest request) {
         case IoOp::kWrite:
             SubmitWrite(std::move(request));
             return;
+        case IoOp::kDiscard:
+            SubmitDiscard(std::move(request));
+            return;
     }
 }
 
@@ -71,7 +76,7 @@ void RmwDevice::SubmitRead(IoRequest request) {
     iov.insert(iov.end(), request.iov.begin(), request.iov.end());
     if (tail_len) iov.push_back(Iov(scratch->data() + bs, tail_len));
 
-    IoRequest inner{IoOp::kRead, begin - head_len, std::move(iov), nullptr};
+    IoRequest inner{IoOp::kRead, begin - head_len, std::move(iov), nullptr, request.flags};
     inner.done = [scratch, done = std::move(request.done)](Status s) { done(std::move(s)); };
     inner_->Submit(std::move(inner));
 }
@@ -142,7 +147,8 @@ void RmwDevice::WriteMerged(std::shared_ptr<Write> write) {
         std::byte* block = write->tail ? write->tail.get() : write->head.get();
         iov.push_back(Iov(block + (bs - tail_keep), tail_keep));
     }
-    IoRequest merged{IoOp::kWrite, write->aligned_begin, std::move(iov), nullptr};
+    IoRequest merged{IoOp::kWrite, write->aligned_begin, std::move(iov), nullptr,
+                     write->request.flags};
     merged.done = [this, write](Status s) { Finish(write, std::move(s)); };
     inner_->Submit(std::move(merged));
 }
@@ -151,6 +157,79 @@ void RmwDevice::Finish(const std::shared_ptr<Write>& write, Status status) {
     locks_.Release(write->ticket);
     IoCallback done = std::move(write->request.done);
     done(std::move(status));
+}
+
+// One discard in flight: its lock ticket and the parts still under way.
+struct RmwDevice::Discard {
+    IoRequest request;
+    uint64_t begin = 0;
+    uint64_t end = 0;
+    RangeLock::Ticket ticket = 0;
+    std::atomic<int> parts{0};
+    std::atomic<bool> failed{false};
+    Status status;  // written by the first failing part, before its parts decrement
+};
+
+void RmwDevice::SubmitDiscard(IoRequest request) {
+    if (!inner_->CanDiscard()) {
+        request.done(Status::Fail(EOPNOTSUPP, "the LUN cannot discard blocks"));
+        return;
+    }
+    const uint64_t bs = BlockSize();
+    auto d = std::make_shared<Discard>();
+    d->begin = request.offset;
+    d->end = request.offset + request.Length();
+    d->request = std::move(request);
+    locks_.Acquire(
+        RoundDown(d->begin, bs), RoundUp(d->end, bs), [this, d, bs](RangeLock::Ticket ticket) {
+            d->ticket = ticket;
+            const uint64_t whole_begin = RoundUp(d->begin, bs);
+            const uint64_t whole_end = RoundDown(d->end, bs);
+            std::vector<uint64_t> edges;  // blocks the discard covers only partly
+            if (d->begin % bs != 0) edges.push_back(RoundDown(d->begin, bs));
+            if (d->end % bs != 0 && (edges.empty() || edges.front() != RoundDown(d->end, bs))) {
+                edges.push_back(RoundDown(d->end, bs));
+            }
+            const bool whole = whole_begin < whole_end;
+            d->parts = static_cast<int>(edges.size()) + (whole ? 1 : 0);
+            for (uint64_t block : edges) ZeroEdge(d, block);
+            if (whole) {
+                IoRequest inner{IoOp::kDiscard, whole_begin,      {},
+                                nullptr,        d->request.flags, whole_end - whole_begin};
+                inner.done = [this, d](Status s) { DiscardPartDone(d, std::move(s)); };
+                inner_->Submit(std::move(inner));
+            }
+        });
+}
+
+// Reads the block at `block`, zeroes the part of it the discard covers and writes it back.
+void RmwDevice::ZeroEdge(const std::shared_ptr<Discard>& d, uint64_t block) {
+    const uint64_t bs = BlockSize();
+    auto buffer = std::make_shared<std::vector<std::byte>>(bs);
+    IoRequest read{IoOp::kRead, block, {Iov(buffer->data(), bs)}, nullptr};
+    read.done = [this, d, block, bs, buffer](Status s) {
+        if (!s.ok()) return DiscardPartDone(d, std::move(s));
+        const uint64_t from = std::max(d->begin, block) - block;
+        const uint64_t to = std::min(d->end, block + bs) - block;
+        std::fill(buffer->begin() + static_cast<ptrdiff_t>(from),
+                  buffer->begin() + static_cast<ptrdiff_t>(to), std::byte{0});
+        IoRequest write{IoOp::kWrite,
+                        block,
+                        {Iov(buffer->data(), bs)},
+                        nullptr,
+                        d->request.flags | kIoWriteThrough};
+        write.done = [this, d, buffer](Status ws) { DiscardPartDone(d, std::move(ws)); };
+        inner_->Submit(std::move(write));
+    };
+    inner_->Submit(std::move(read));
+}
+
+void RmwDevice::DiscardPartDone(const std::shared_ptr<Discard>& d, Status status) {
+    if (!status.ok() && !d->failed.exchange(true)) d->status = std::move(status);
+    if (d->parts.fetch_sub(1) != 1) return;
+    locks_.Release(d->ticket);
+    IoCallback done = std::move(d->request.done);
+    done(d->failed ? std::move(d->status) : Status::Ok());
 }
 
 }  // namespace lunfs

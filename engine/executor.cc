@@ -3,14 +3,27 @@
 #include <oneapi/tbb/task_arena.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 namespace lunfs {
 
 struct TbbExecutor::Arena {
-    explicit Arena(int concurrency) : arena(concurrency) {}
+    Arena(int workers, int callers) : arena(workers + callers, static_cast<unsigned>(callers)) {}
     oneapi::tbb::task_arena arena;
 };
 
-TbbExecutor::TbbExecutor(int concurrency) : arena_(std::make_unique<Arena>(concurrency)) {}
+TbbExecutor::TbbExecutor(int workers, int callers)
+    : arena_(std::make_unique<Arena>(std::max(1, workers), std::max(1, callers))) {}
+
+void TbbExecutor::Run(std::function<void()> work) {
+    arena_->arena.execute([&work] {
+        try {
+            work();
+        } catch (const std::exception& e) {
+            spdlog::critical("engine work threw: {}", e.what());
+        }
+    });
+}
 
 TbbExecutor::~TbbExecutor() {
     std::unique_lock lock(mu_);

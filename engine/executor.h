@@ -1,5 +1,12 @@
 // Where the engine runs its split, dispatch and retry work: a oneTBB arena in the daemon, the
-// calling thread in tests. Work posted here never blocks on the network.
+// calling thread in tests. Work run or posted here never blocks on the network.
+//
+// Two ways in. Run() is for a new request arriving on a thread that is not the engine's (a FUSE
+// worker): it executes the work inside the arena on the calling thread, so a request costs no
+// hand-off to another thread and wakes no worker (on a machine with few cores, a woken TBB
+// worker spins for milliseconds looking for more work, taking CPU from the paths and the
+// target). Post() is for work that must leave the caller's stack: retries and sends decided on a
+// path's thread, which must get back to its session at once.
 #pragma once
 
 #include <atomic>
@@ -13,6 +20,9 @@ namespace lunfs {
 class Executor {
   public:
     virtual ~Executor() = default;
+    // Runs `work` within the executor's bounds, on the calling thread when it can (TbbExecutor
+    // always does, waiting for a free slot of the arena if none is).
+    virtual void Run(std::function<void()> work) = 0;
     // Runs `work` soon, on some thread; never inside the caller's stack for TbbExecutor.
     virtual void Post(std::function<void()> work) = 0;
 };
@@ -20,15 +30,18 @@ class Executor {
 // Runs work at once on the calling thread (deterministic tests).
 class InlineExecutor final : public Executor {
   public:
+    void Run(std::function<void()> work) override { work(); }
     void Post(std::function<void()> work) override { work(); }
 };
 
-// A long-lived oneTBB arena of bounded concurrency; Post() enqueues a task and returns at once.
-// The destructor waits for every posted task to finish.
+// A long-lived oneTBB arena: `workers` slots for TBB's worker threads, which run posted tasks,
+// and `callers` slots for threads that Run() work in it. Post() enqueues a task and returns at
+// once. The destructor waits for every posted task to finish.
 class TbbExecutor final : public Executor {
   public:
-    explicit TbbExecutor(int concurrency);
+    TbbExecutor(int workers, int callers);
     ~TbbExecutor() override;
+    void Run(std::function<void()> work) override;
     void Post(std::function<void()> work) override;
 
   private:

@@ -53,6 +53,36 @@ PickerOptions WithBlockSize(PickerOptions o, uint32_t bs) {
 
 uint64_t Bit(size_t slot) { return slot < 64 ? uint64_t{1} << slot : 0; }
 
+bool IsData(CommandKind kind) { return kind == CommandKind::kRead || kind == CommandKind::kWrite; }
+
+// Bytes an extent puts on the wire (what a path's load and throughput count).
+uint64_t WireBytes(CommandKind kind, uint64_t length) { return IsData(kind) ? length : 0; }
+
+// How a LUN discards so that the blocks read as zeros afterwards: UNMAP where unmapped blocks read
+// as zeros, else WRITE SAME(16) of zeros with the UNMAP bit; none without either.
+std::optional<CommandKind> DiscardKind(const LunInfo& info) {
+    const Provisioning& p = info.provisioning;
+    if (!info.capacity.thin) return std::nullopt;
+    if (p.unmap && info.limits.max_unmap_blocks > 0 &&
+        (p.unmapped_zero || info.capacity.unmapped_zero)) {
+        return CommandKind::kUnmap;
+    }
+    if (p.write_same_unmap) return CommandKind::kWriteSameUnmap;
+    return std::nullopt;
+}
+
+// The largest range one discard command covers: the LUN's limit, and 1 GiB at most.
+uint32_t DiscardBytes(const LunInfo& info, std::optional<CommandKind> kind) {
+    const uint64_t bs = info.capacity.block_size;
+    uint64_t blocks = (1ull << 30) / bs;
+    if (kind == CommandKind::kUnmap) {
+        blocks = std::min<uint64_t>(blocks, info.limits.max_unmap_blocks);
+    } else if (kind == CommandKind::kWriteSameUnmap && info.limits.max_write_same_blocks > 0) {
+        blocks = std::min<uint64_t>(blocks, info.limits.max_write_same_blocks);
+    }
+    return static_cast<uint32_t>(std::max<uint64_t>(blocks, 1) * bs);
+}
+
 }  // namespace
 
 MultipathDevice::MultipathDevice(std::vector<std::shared_ptr<PathIo>> paths, EngineOptions options,
@@ -60,6 +90,10 @@ MultipathDevice::MultipathDevice(std::vector<std::shared_ptr<PathIo>> paths, Eng
     : info_(paths.front()->info()),
       options_(options),
       extent_bytes_(ExtentBytes(info_, options.max_extent_bytes)),
+      write_extent_bytes_(
+          ExtentBytes(info_, std::min(options.max_extent_bytes, options.max_write_extent_bytes))),
+      discard_kind_(DiscardKind(info_)),
+      discard_extent_bytes_(DiscardBytes(info_, discard_kind_)),
       clock_(std::move(clock)),
       executor_(std::move(executor)),
       picker_(WithBlockSize(options.picker, info_.capacity.block_size)) {
@@ -168,19 +202,32 @@ void MultipathDevice::Submit(IoRequest request) {
         request.done(Status::Ok());
         return;
     }
+    if (request.op == IoOp::kDiscard && !discard_kind_) {
+        request.done(Status::Fail(EOPNOTSUPP,
+                                  "the LUN offers no way to discard blocks that "
+                                  "reads them back as zeros"));
+        return;
+    }
     auto parent = std::make_shared<Parent>();
     const IoOp op = request.op;
     const uint64_t begin = request.offset;
     const uint64_t end = begin + request.Length();
     parent->request = std::move(request);
-    if (op == IoOp::kWrite) {
-        write_order_.Acquire(begin, end, [this, parent](RangeLock::Ticket ticket) {
+    if (op == IoOp::kWrite || op == IoOp::kDiscard) {
+        // Granted at once, the write is split here like a read; granted later, when an earlier
+        // overlapping write completes, it is split on the executor's thread, not the path's.
+        const std::thread::id submitter = std::this_thread::get_id();
+        write_order_.Acquire(begin, end, [this, parent, submitter](RangeLock::Ticket ticket) {
             parent->ticket = ticket;
-            Post([this, parent] { Split(parent); });
+            if (std::this_thread::get_id() == submitter) {
+                executor_->Run([this, parent] { Split(parent); });
+            } else {
+                Post([this, parent] { Split(parent); });
+            }
         });
         return;
     }
-    Post([this, parent] { Split(parent); });
+    executor_->Run([this, parent = std::move(parent)] { Split(parent); });
 }
 
 void MultipathDevice::Split(const std::shared_ptr<Parent>& parent) {
@@ -193,6 +240,15 @@ void MultipathDevice::Split(const std::shared_ptr<Parent>& parent) {
             Extent e;
             e.kind = CommandKind::kSyncCache;
             extents.push_back(std::move(e));
+        } else if (r.op == IoOp::kDiscard) {
+            // Nothing to spread: each command goes to the least busy path when it is sent.
+            for (uint64_t done = 0; done < r.Length(); done += discard_extent_bytes_) {
+                Extent e;
+                e.kind = *discard_kind_;
+                e.offset = r.offset + done;
+                e.length = std::min<uint64_t>(discard_extent_bytes_, r.Length() - done);
+                extents.push_back(std::move(e));
+            }
         } else {
             const uint64_t length = r.Length();
             std::vector<PathLoad> loads;
@@ -204,14 +260,15 @@ void MultipathDevice::Split(const std::shared_ptr<Parent>& parent) {
             }
             std::vector<Share> shares = picker_.Split(length, loads);
             if (shares.empty()) shares.push_back({kNoSlot, length});  // waits for a path
+            const uint64_t cut = r.op == IoOp::kRead ? extent_bytes_ : write_extent_bytes_;
             uint64_t at = 0;
             for (const Share& share : shares) {
-                for (uint64_t done = 0; done < share.bytes; done += extent_bytes_) {
+                for (uint64_t done = 0; done < share.bytes; done += cut) {
                     Extent e;
                     e.kind = r.op == IoOp::kRead ? CommandKind::kRead : CommandKind::kWrite;
                     e.offset = r.offset + at + done;
                     e.parent_offset = at + done;
-                    e.length = std::min<uint64_t>(extent_bytes_, share.bytes - done);
+                    e.length = std::min<uint64_t>(cut, share.bytes - done);
                     e.slot = share.path;
                     extents.push_back(std::move(e));
                 }
@@ -273,7 +330,7 @@ void MultipathDevice::Send(Extent e) {
             }
         } else {
             PathSlot& slot = slots_[e.slot];
-            slot.Sent(e.length, now);
+            slot.Sent(WireBytes(e.kind, e.length), now);
             e.sent_at = now;
             // SYNCHRONIZE CACHE may take a while on a target with much cached: it gets three
             // times the floor. Re-sending it elsewhere is harmless either way.
@@ -287,7 +344,9 @@ void MultipathDevice::Send(Extent e) {
             command.kind = e.kind;
             command.lba = e.offset / bs;
             command.blocks = static_cast<uint32_t>(e.length / bs);
-            if (e.length) command.iov = SliceIov(e.parent->request.iov, e.parent_offset, e.length);
+            if (IsData(e.kind)) {
+                command.iov = SliceIov(e.parent->request.iov, e.parent_offset, e.length);
+            }
             const uint64_t id = e.id;
             command.done = [this, id](Status s) { OnDone(id, std::move(s)); };
             io = slot.io;
@@ -309,8 +368,8 @@ void MultipathDevice::OnDone(uint64_t id, Status status) {
         in_flight_.erase(it);
         const TimePoint now = clock_->Now();
         PathSlot& slot = slots_[e.slot];
-        slot.Completed(e.length, now - e.sent_at, now,
-                       status.ok() && e.kind != CommandKind::kSyncCache);
+        slot.Completed(WireBytes(e.kind, e.length), now - e.sent_at, now,
+                       status.ok() && IsData(e.kind));
         if (status.ok()) {
             if (e.kind == CommandKind::kRead) {
                 slot.counters.reads++;
@@ -318,6 +377,8 @@ void MultipathDevice::OnDone(uint64_t id, Status status) {
             } else if (e.kind == CommandKind::kWrite) {
                 slot.counters.writes++;
                 slot.counters.bytes_written += e.length;
+            } else if (e.kind == CommandKind::kUnmap || e.kind == CommandKind::kWriteSameUnmap) {
+                slot.counters.discards++;
             } else if (e.kind == CommandKind::kSyncCache) {
                 slot.counters.syncs++;
             }

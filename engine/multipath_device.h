@@ -28,7 +28,8 @@
 // of one write with the same data, so only a newer overlapping write completed in between could
 // be overtaken (see docs/ghost-writes.md).
 //
-// Threads: Submit() from any thread; split and retry work runs on the Executor (a oneTBB arena);
+// Threads: Submit() from any thread; a new request is split and dispatched inside the Executor (a
+// oneTBB arena) on the submitting thread, retries and deferred work are posted to it;
 // completions run on the paths' threads; Tick() (deadlines, probation, queued I/O) on the engine's
 // own ticker thread, or by hand in tests. One mutex guards the engine's state; it is never held
 // while calling into a path or a caller's callback.
@@ -39,14 +40,15 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <unordered_map>
 #include <vector>
 
 #include "core/block_device.h"
+#include "core/clock.h"
 #include "core/range_lock.h"
-#include "engine/clock.h"
 #include "engine/executor.h"
 #include "engine/path_slot.h"
 #include "engine/picker.h"
@@ -59,10 +61,13 @@ using namespace std::chrono_literals;
 struct EngineOptions {
     PickerOptions picker;                  // policy and its knobs (block size is set by the engine)
     uint32_t max_extent_bytes = 1u << 20;  // also capped by the LUN's maximum transfer length
-    int max_attempts = 16;                 // sends of one extent before its error is final
-    Duration no_path_timeout = 30s;        // 0: fail at once when no path is live
-    Duration deadline_floor = 1s;          // an extent's deadline: factor x recent latency,
-    Duration deadline_ceiling = 30s;       //   between floor and ceiling
+    // Writes are cut smaller: targets tuned for throughput take 256 KiB of a write unsolicited
+    // (FirstBurstLength); what a command carries beyond that waits for an R2T round trip.
+    uint32_t max_write_extent_bytes = 256u << 10;
+    int max_attempts = 16;            // sends of one extent before its error is final
+    Duration no_path_timeout = 30s;   // 0: fail at once when no path is live
+    Duration deadline_floor = 1s;     // an extent's deadline: factor x recent latency,
+    Duration deadline_ceiling = 30s;  //   between floor and ceiling
     double deadline_factor = 10;
     Duration busy_retry_delay = 20ms;  // before re-sending after BUSY / TASK SET FULL
     Duration stable_window = 2s;       // a returning path rejoins after this...
@@ -109,6 +114,8 @@ class MultipathDevice final : public BlockDevice {
     uint32_t BlockSize() const override { return info_.capacity.block_size; }
     uint32_t Alignment() const override { return info_.capacity.block_size; }
     void Submit(IoRequest request) override;
+    // UNMAP where unmapped blocks read as zeros (LBPRZ), else WRITE SAME(16) with UNMAP.
+    bool CanDiscard() const override { return discard_kind_.has_value(); }
 
     // Adds a path at runtime; it must reach the same LUN. Thread-safe.
     Status AddPath(std::shared_ptr<PathIo> path);
@@ -146,7 +153,10 @@ class MultipathDevice final : public BlockDevice {
 
     const LunInfo info_;
     const EngineOptions options_;
-    const uint32_t extent_bytes_;
+    const uint32_t extent_bytes_;                    // reads
+    const uint32_t write_extent_bytes_;              // writes
+    const std::optional<CommandKind> discard_kind_;  // none: the LUN cannot discard
+    const uint32_t discard_extent_bytes_;
     std::shared_ptr<Clock> clock_;
     std::shared_ptr<Executor> executor_;
     RangeLock write_order_;

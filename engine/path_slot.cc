@@ -7,9 +7,7 @@
 namespace lunfs {
 
 namespace {
-constexpr double kEwmaWeight = 0.2;           // latency: weight of the newest sample
-constexpr double kRateWeightBytes = 4 << 20;  // throughput: a sample of this size weighs 1
-constexpr double kMinIntervalUs = 10;         // shorter intervals are not believed
+constexpr double kEwmaWeight = 0.2;  // latency: weight of the newest sample
 }  // namespace
 
 const char* SlotStateName(SlotState state) {
@@ -46,7 +44,7 @@ Duration LatencyHistogram::Percentile(double p) const {
 }
 
 void PathSlot::Sent(uint64_t bytes, TimePoint now) {
-    if (outstanding_ios == 0) busy_mark = now;
+    if (outstanding_ios == 0) busy_since_ = now;
     outstanding_bytes += bytes;
     outstanding_ios += 1;
 }
@@ -54,23 +52,26 @@ void PathSlot::Sent(uint64_t bytes, TimePoint now) {
 void PathSlot::Completed(uint64_t bytes, Duration latency, TimePoint now, bool measure) {
     outstanding_bytes -= bytes;
     outstanding_ios -= 1;
-    if (!measure) return;
+    window_busy_ += now - busy_since_;
+    busy_since_ = now;
+    if (!measure) {
+        window_busy_ = Duration::zero();
+        window_bytes_ = 0;
+        return;
+    }
     histogram.Add(latency);
     const double us = std::max<double>(
         1.0, static_cast<double>(
                  std::chrono::duration_cast<std::chrono::microseconds>(latency).count()));
     latency_us = latency_us == 0 ? us : (1 - kEwmaWeight) * latency_us + kEwmaWeight * us;
-    if (bytes == 0) return;
-    const double interval_us = std::max<double>(
-        kMinIntervalUs,
-        static_cast<double>(
-            std::chrono::duration_cast<std::chrono::microseconds>(now - busy_mark).count()));
-    busy_mark = now;
-    const double rate = static_cast<double>(bytes) * 1e6 / interval_us;
-    // Larger transfers say more about a path's speed than small ones.
-    const double weight = std::clamp(static_cast<double>(bytes) / kRateWeightBytes, 0.02, 0.5);
+    window_bytes_ += bytes;
+    if (window_busy_ < kRateWindow || window_bytes_ == 0) return;
+    const double seconds = std::chrono::duration<double>(window_busy_).count();
+    const double rate = static_cast<double>(window_bytes_) / seconds;
     bytes_per_second =
-        bytes_per_second == 0 ? rate : (1 - weight) * bytes_per_second + weight * rate;
+        bytes_per_second == 0 ? rate : (1 - kRateWeight) * bytes_per_second + kRateWeight * rate;
+    window_busy_ = Duration::zero();
+    window_bytes_ = 0;
 }
 
 Duration PathSlot::Deadline(Duration floor, Duration ceiling, double factor) const {

@@ -7,7 +7,7 @@
 #include <deque>
 #include <memory>
 
-#include "engine/clock.h"
+#include "core/clock.h"
 #include "paths/path_io.h"
 
 namespace lunfs {
@@ -36,6 +36,7 @@ class LatencyHistogram {
 struct SlotCounters {
     uint64_t reads = 0, writes = 0, bytes_read = 0, bytes_written = 0;
     uint64_t syncs = 0;          // SYNCHRONIZE CACHE answered GOOD
+    uint64_t discards = 0;       // UNMAP or WRITE SAME answered GOOD
     uint64_t retries = 0;        // extents re-sent after failing here
     uint64_t failures = 0;       // extents that failed here
     uint64_t resets = 0;         // times the engine reset the session for an overdue extent
@@ -53,23 +54,33 @@ struct PathSlot {
     uint64_t outstanding_bytes = 0;
     uint32_t outstanding_ios = 0;
     double latency_us = 0;        // EWMA of extent latency
-    double bytes_per_second = 0;  // EWMA of delivered throughput while busy; 0 until measured
-    TimePoint busy_mark{};        // start of the current throughput interval
+    double bytes_per_second = 0;  // delivered throughput while busy (see Completed); 0 until
+                                  // the first window closed
     LatencyHistogram histogram;
     SlotCounters counters;
 
     // An extent of `bytes` leaves for this path at `now`.
     void Sent(uint64_t bytes, TimePoint now);
     // It came back after `latency`; `measure` folds it into the estimates (successful data
-    // transfers only). Throughput is the bytes completed over the time since the previous
-    // completion (or since the path became busy), so extents running side by side are counted
-    // together rather than each at a fraction of the path's speed.
+    // transfers only). Throughput is measured in windows of at least kRateWindow of busy time
+    // (time with something outstanding): the bytes the window completed over its busy time, so
+    // idle time between requests does not count against a path and extents running side by
+    // side count together. Windows are smoothed, each weighing kRateWeight. A failure discards
+    // the window it falls in.
     void Completed(uint64_t bytes, Duration latency, TimePoint now, bool measure);
+
+    static constexpr Duration kRateWindow = std::chrono::milliseconds(20);
+    static constexpr double kRateWeight = 0.25;
     // How long an extent sent now may take before the path is suspected.
     Duration Deadline(Duration floor, Duration ceiling, double factor) const;
     // Records a failure at `now` and returns the stable window the path must show before it
     // rejoins: `base`, doubled for each other failure in the last `memory`, up to `max`.
     Duration NoteDown(TimePoint now, Duration base, Duration max, Duration memory);
+
+  private:
+    TimePoint busy_since_{};     // while outstanding_ios > 0: when the path last became busy
+    Duration window_busy_{};     // busy time of the current window before busy_since_
+    uint64_t window_bytes_ = 0;  // bytes completed in the current window
 };
 
 }  // namespace lunfs

@@ -10,6 +10,8 @@
 #include <cstring>
 #include <memory>
 
+#include "fuse/request_buffer.h"
+
 namespace lunfs {
 
 namespace {
@@ -31,12 +33,17 @@ struct ReadOp {
     size_t size;
 };
 
-// A write in flight: the copy of the payload lives until the target acknowledged it.
+// A write in flight: its payload lives until the target acknowledged it, in the request buffer
+// it arrived in or in a copy.
 struct WriteOp {
     fuse_req_t req;
-    std::unique_ptr<char[]> buf;
     size_t size;
+    std::shared_ptr<const std::byte> request_buffer;
+    std::unique_ptr<char[]> copy;
 };
+
+// Smaller writes are copied: a kept request buffer pins 2 MiB for as long as the write lasts.
+constexpr size_t kKeepBufferFrom = 64u << 10;
 
 void ReplyStatus(fuse_req_t req, const Status& s, const char* what) {
     if (!s.ok()) spdlog::error("{} failed: {}", what, s.ToString());
@@ -253,7 +260,7 @@ void LunFs::Read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_fi
 }
 
 void LunFs::Write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t off,
-                  fuse_file_info*) {
+                  fuse_file_info* fi) {
     if (KindOf(ino) == Kind::kControl && control_[ino - kControlBase].command) {
         // Runs in this worker: control commands are rare and may take a login's time.
         Status s = control_[ino - kControlBase].command(std::string_view(buf, size));
@@ -270,10 +277,19 @@ void LunFs::Write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, 
     // A write straddling the end is written up to the end and reported short.
     size = static_cast<size_t>(std::min<uint64_t>(size, cap - static_cast<uint64_t>(off)));
 
-    auto op =
-        std::make_shared<WriteOp>(WriteOp{req, std::unique_ptr<char[]>(new char[size]), size});
-    std::memcpy(op->buf.get(), buf, size);
-    IoRequest io{IoOp::kWrite, static_cast<uint64_t>(off), {iovec{op->buf.get(), size}}, nullptr};
+    auto op = std::make_shared<WriteOp>(WriteOp{req, size, nullptr, nullptr});
+    if (size >= kKeepBufferFrom) op->request_buffer = TakeRequestBuffer(buf);
+    char* data = const_cast<char*>(buf);  // not written to: the payload is only sent
+    if (!op->request_buffer) {
+        op->copy.reset(new char[size]);
+        std::memcpy(op->copy.get(), buf, size);
+        data = op->copy.get();
+    }
+    // Handles opened O_DIRECT, O_SYNC or O_DSYNC write through any cache.
+    const int open_flags = static_cast<int>(fi->fh);
+    const uint32_t flags =
+        (open_flags & (O_DIRECT | O_SYNC | O_DSYNC)) ? uint32_t{kIoWriteThrough} : uint32_t{0};
+    IoRequest io{IoOp::kWrite, static_cast<uint64_t>(off), {iovec{data, size}}, nullptr, flags};
     io.done = [op](Status s) {
         if (!s.ok()) return ReplyStatus(op->req, s, "write");
         fuse_reply_write(op->req, op->size);
@@ -300,6 +316,30 @@ void LunFs::Flush(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
 void LunFs::Fsync(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
     if (KindOf(ino) != Kind::kLun || ReadOnly(ino)) return (void)fuse_reply_err(req, 0);
     SendFlush(req, ino);
+}
+
+// fallocate(): a LUN has all its blocks already, so allocating inside it succeeds and beyond it
+// fails like growing it (EFBIG). Punching a hole discards the range (UNMAP or WRITE SAME with
+// UNMAP below), so it reads as zeros; a LUN that cannot do that gets EOPNOTSUPP and is untouched.
+void LunFs::Fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length) {
+    if (KindOf(ino) != Kind::kLun) return (void)fuse_reply_err(req, EOPNOTSUPP);
+    if (ReadOnly(ino)) return (void)fuse_reply_err(req, EROFS);
+    if (offset < 0 || length <= 0) return (void)fuse_reply_err(req, EINVAL);
+    BlockDevice& dev = Lun(ino);
+    const uint64_t cap = dev.Capacity();
+    const uint64_t begin = static_cast<uint64_t>(offset);
+    const uint64_t end = begin + static_cast<uint64_t>(length);
+    if (mode == 0 || mode == FALLOC_FL_KEEP_SIZE) {
+        return (void)fuse_reply_err(req, (mode == 0 && end > cap) ? EFBIG : 0);
+    }
+    if (mode != (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE)) {
+        return (void)fuse_reply_err(req, EOPNOTSUPP);
+    }
+    if (begin >= cap) return (void)fuse_reply_err(req, 0);
+    if (!dev.CanDiscard()) return (void)fuse_reply_err(req, EOPNOTSUPP);
+    IoRequest io{IoOp::kDiscard, begin, {}, nullptr, kIoWriteThrough, std::min(end, cap) - begin};
+    io.done = [req](Status s) { ReplyStatus(req, s, "punch hole"); };
+    dev.Submit(std::move(io));
 }
 
 void LunFs::Release(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
@@ -366,6 +406,8 @@ const fuse_lowlevel_ops& LunFs::Ops() {
             Self(r)->Release(r, i, f);
         };
         ops_table.statfs = [](fuse_req_t r, fuse_ino_t) { Self(r)->StatFs(r); };
+        ops_table.fallocate = [](fuse_req_t r, fuse_ino_t i, int mode, off_t o, off_t l,
+                                 fuse_file_info*) { Self(r)->Fallocate(r, i, mode, o, l); };
         return ops_table;
     }();
     return ops;

@@ -6,8 +6,8 @@
 //
 // Every request ends in exactly one fuse_reply_*: at once for metadata, and from the thread that
 // completes the I/O for reads, writes, flush and fsync (libfuse replies are thread-safe). Handlers
-// never wait for the network; write payloads are copied before they leave the handler, because
-// the buffer belongs to the libfuse worker.
+// never wait for the network. A write's payload stays valid until its reply: a large one keeps
+// the request buffer it arrived in (fuse/request_buffer.h), a small one is copied.
 #pragma once
 
 #define FUSE_USE_VERSION 312
@@ -65,6 +65,7 @@ class LunFs {
                fuse_file_info* fi);
     void Flush(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
     void Fsync(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
+    void Fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length);
     void Release(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi);
     void StatFs(fuse_req_t req);
 

@@ -280,6 +280,7 @@ bool IscsiPath::StartLogin() {
     iscsi_set_session_type(ctx_, ISCSI_SESSION_NORMAL);
     iscsi_set_header_digest(ctx_, ISCSI_HEADER_DIGEST_NONE_CRC32C);
     iscsi_set_noautoreconnect(ctx_, 1);
+    iscsi_set_tcp_user_timeout(ctx_, options_.unacked_timeout_ms);
     iscsi_set_timeout(ctx_, timeout_s);
     if (!url.user.empty()) {
         iscsi_set_initiator_username_pwd(ctx_, url.user.c_str(), options_.chap_secret.c_str());
@@ -303,7 +304,8 @@ void IscsiPath::OnLoggedIn(iscsi_context* ctx, int status, void*, void* self_ptr
 }
 
 // The probe reads what lunfs must know of the LUN, one command after the other:
-// 0 standard INQUIRY, 1 VPD 0x80, 2 VPD 0x83, 3 VPD 0xB0, 4 READ CAPACITY(16).
+// 0 standard INQUIRY, 1 VPD 0x80, 2 VPD 0x83, 3 VPD 0xB0, 4 READ CAPACITY(16), 5 VPD 0xB2 (only
+// for a thin LUN).
 void IscsiPath::SendProbe(int step) {
     probe_step_ = step;
     const int lun = options_.url.lun;
@@ -323,6 +325,10 @@ void IscsiPath::SendProbe(int step) {
             break;
         case 4:
             task = iscsi_readcapacity16_task(ctx_, lun, OnProbeDone, this);
+            break;
+        case 5:
+            if (!info_.capacity.thin) return SendProbe(step + 1);
+            task = iscsi_inquiry_task(ctx_, lun, 1, 0xb2, kInquiryLength, OnProbeDone, this);
             break;
         default: {
             info_.identity = LunIdentity(info_.designators, info_.serial);
@@ -353,7 +359,7 @@ void IscsiPath::OnProbeDone(iscsi_context*, int status, void* data, void* self_p
     auto* self = static_cast<IscsiPath*>(self_ptr);
     auto* task = static_cast<scsi_task*>(data);
     const int step = self->probe_step_;
-    const bool optional_page = step >= 1 && step <= 3;
+    const bool optional_page = (step >= 1 && step <= 3) || step == 5;
     Status s = ClassifyScsi(static_cast<uint32_t>(status), task ? SenseOf(task) : Sense{},
                             fmt::format("{}: probe step {}", self->name_, step));
     if (s.ok() && task) {
@@ -404,6 +410,11 @@ Status IscsiPath::TakeProbeAnswer(int step, const uint8_t* data, size_t size) {
         case 4: {
             Result<Capacity> r = ParseReadCapacity16(bytes);
             if (r.ok()) info_.capacity = r.value();
+            return r.status();
+        }
+        case 5: {
+            Result<Provisioning> r = ParseProvisioningPage(bytes);
+            if (r.ok()) info_.provisioning = r.value();
             return r.status();
         }
     }
@@ -459,6 +470,17 @@ void IscsiPath::Issue(PathCommand command) {
         case CommandKind::kTestUnitReady:
             t = iscsi_testunitready_task(ctx_, lun, OnCommandDone, task);
             break;
+        case CommandKind::kUnmap: {
+            unmap_list range{c.lba, c.blocks};  // copied into the command's parameter data
+            t = iscsi_unmap_task(ctx_, lun, 0, 0, &range, 1, OnCommandDone, task);
+            break;
+        }
+        case CommandKind::kWriteSameUnmap:
+            zero_block_.resize(info_.capacity.block_size);
+            t = iscsi_writesame16_task(ctx_, lun, c.lba, zero_block_.data(),
+                                       info_.capacity.block_size, c.blocks, 0, 1, 0, 0,
+                                       OnCommandDone, task);
+            break;
     }
     last_activity_ = Clock::now();
     if (!t) {
@@ -483,9 +505,12 @@ void IscsiPath::OnCommandDone(iscsi_context*, int status, void* data, void* task
     PathCommand& c = task->command;
     const uint64_t bytes = uint64_t{c.blocks} * self->info_.capacity.block_size;
 
-    Status s = ClassifyScsi(static_cast<uint32_t>(status), st ? SenseOf(st) : Sense{},
-                            fmt::format("{}: {} of {} blocks at LBA {}", self->name_,
-                                        CommandKindName(c.kind), c.blocks, c.lba));
+    // The message is formatted only for a failure: completions are the hot path.
+    Status s = status == SCSI_STATUS_GOOD
+                   ? Status::Ok()
+                   : ClassifyScsi(static_cast<uint32_t>(status), st ? SenseOf(st) : Sense{},
+                                  fmt::format("{}: {} of {} blocks at LBA {}", self->name_,
+                                              CommandKindName(c.kind), c.blocks, c.lba));
     if (s.ok() && st && c.kind == CommandKind::kRead &&
         st->residual_status != SCSI_RESIDUAL_NO_RESIDUAL && st->residual != 0) {
         s = Status::Fail(EIO, fmt::format("{}: short read at LBA {} ({} bytes missing)",
@@ -510,6 +535,10 @@ void IscsiPath::OnCommandDone(iscsi_context*, int status, void* data, void* task
                 self->counters_.syncs++;
                 break;
             case CommandKind::kTestUnitReady:
+                break;
+            case CommandKind::kUnmap:
+            case CommandKind::kWriteSameUnmap:
+                self->counters_.discards++;
                 break;
         }
     } else {

@@ -46,6 +46,9 @@ struct IscsiPathOptions {
     int relogin_timeout_s = 5;   // the same when logging in again after a failure
     int command_timeout_s = 30;  // each SCSI command once logged in
     uint32_t queue_depth = 64;   // commands in flight on the session at most
+    // A connection whose sent bytes stay unacknowledged this long is dead (TCP_USER_TIMEOUT): a
+    // black-holed or frozen path fails in about this time, whatever its commands' timeouts.
+    int unacked_timeout_ms = 500;
     std::chrono::milliseconds health_interval{1000};  // idle check period
     int health_timeout_s = 3;                         // a check's own timeout
     std::chrono::milliseconds reconnect_min{250};     // first backoff after a failure
@@ -120,6 +123,7 @@ class IscsiPath final : public PathIo {
     std::chrono::steady_clock::time_point last_activity_;  // last command issued or completed
     bool health_check_in_flight_ = false;
     std::deque<PathCommand> pending_;
+    std::vector<uint8_t> zero_block_;  // the data of WRITE SAME commands
     uint32_t in_flight_ = 0;
     std::optional<Status> failure_;  // set by callbacks; acted on after iscsi_service()
     bool tearing_down_ = false;      // inside iscsi_destroy_context()

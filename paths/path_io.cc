@@ -12,6 +12,10 @@ const char* CommandKindName(CommandKind kind) {
             return "SYNCHRONIZE CACHE(16)";
         case CommandKind::kTestUnitReady:
             return "TEST UNIT READY";
+        case CommandKind::kUnmap:
+            return "UNMAP";
+        case CommandKind::kWriteSameUnmap:
+            return "WRITE SAME(16) with UNMAP";
     }
     return "?";
 }

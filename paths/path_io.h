@@ -23,13 +23,16 @@ struct LunInfo {
     std::string identity;  // LunIdentity(designators, serial)
     BlockLimits limits;
     Capacity capacity;
+    Provisioning provisioning;  // VPD 0xB2, read when the LUN is thin (LBPME)
 };
 
 enum class CommandKind : uint8_t {
-    kRead,           // READ(16)
-    kWrite,          // WRITE(16)
-    kSyncCache,      // SYNCHRONIZE CACHE(16) of the whole LUN
-    kTestUnitReady,  // TEST UNIT READY
+    kRead,            // READ(16)
+    kWrite,           // WRITE(16)
+    kSyncCache,       // SYNCHRONIZE CACHE(16) of the whole LUN
+    kTestUnitReady,   // TEST UNIT READY
+    kUnmap,           // UNMAP of the blocks
+    kWriteSameUnmap,  // WRITE SAME(16) of zeros over the blocks, with the UNMAP bit
 };
 
 const char* CommandKindName(CommandKind kind);
@@ -38,7 +41,8 @@ struct PathCommand {
     CommandKind kind = CommandKind::kRead;
     uint64_t lba = 0;
     uint32_t blocks = 0;
-    std::vector<iovec> iov;  // blocks * block size bytes for reads and writes; caller-owned
+    std::vector<iovec> iov;  // blocks * block size bytes for reads and writes; caller-owned;
+                             // empty for the others
     std::function<void(Status)> done;  // exactly once, on the path's thread
 };
 
@@ -59,6 +63,7 @@ struct PathCounters {
     std::atomic<uint64_t> bytes_read{0};
     std::atomic<uint64_t> bytes_written{0};
     std::atomic<uint64_t> syncs{0};     // SYNCHRONIZE CACHE commands that completed GOOD
+    std::atomic<uint64_t> discards{0};  // UNMAP and WRITE SAME commands that completed GOOD
     std::atomic<uint64_t> failures{0};  // commands that completed with an error
     std::atomic<uint64_t> in_flight{0};
 };

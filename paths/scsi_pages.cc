@@ -113,6 +113,20 @@ Result<BlockLimits> ParseBlockLimitsPage(Bytes page) {
         out.optimal_transfer_blocks = Be32(b, 8);
     }
     if (b.size() >= 20) out.max_unmap_blocks = Be32(b, 16);
+    if (b.size() >= 24) out.max_unmap_descriptors = Be32(b, 20);
+    if (b.size() >= 40) out.max_write_same_blocks = Be64(b, 32);
+    return out;
+}
+
+Result<Provisioning> ParseProvisioningPage(Bytes page) {
+    Result<Bytes> body = VpdBody(page, 0xb2, "logical block provisioning page");
+    if (!body.ok()) return body.status();
+    Bytes b = body.value();
+    if (b.size() < 2) return Bad("logical block provisioning page", "shorter than 6 bytes");
+    Provisioning out;
+    out.unmap = (b[1] & 0x80) != 0;
+    out.write_same_unmap = (b[1] & 0x40) != 0;
+    out.unmapped_zero = (b[1] & 0x1c) != 0;  // LBPRZ, three bits since SBC-4
     return out;
 }
 
@@ -122,6 +136,7 @@ Result<Capacity> ParseReadCapacity16(Bytes data) {
     const uint64_t last_lba = Be64(data, 0);
     out.block_size = Be32(data, 8);
     out.thin = (data[14] & 0x80) != 0;
+    out.unmapped_zero = (data[14] & 0x40) != 0;
     if (out.block_size < 512 || out.block_size > (1u << 20) ||
         (out.block_size & (out.block_size - 1)) != 0) {
         return Bad("READ CAPACITY(16) answer", fmt::format("block size {}", out.block_size));

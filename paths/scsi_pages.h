@@ -1,7 +1,8 @@
 // Parsers for the SCSI data lunfs reads when it opens a path: standard INQUIRY, the VPD pages
-// 0x80 (unit serial number), 0x83 (device identification) and 0xB0 (block limits), and READ
-// CAPACITY(16). They take the raw bytes the target returned and trust none of them: a short,
-// truncated or inconsistent page is an error value, never an out-of-bounds read.
+// 0x80 (unit serial number), 0x83 (device identification), 0xB0 (block limits) and 0xB2 (logical
+// block provisioning), and READ CAPACITY(16). They take the raw bytes the target returned and trust
+// none of them: a short, truncated or inconsistent page is an error value, never an out-of-bounds
+// read.
 #pragma once
 
 #include <cstdint>
@@ -37,20 +38,31 @@ struct BlockLimits {
     uint32_t optimal_granularity_blocks = 0;  // 0: not reported
     uint32_t max_transfer_blocks = 0;         // 0: no limit reported
     uint32_t optimal_transfer_blocks = 0;     // 0: not reported
-    uint32_t max_unmap_blocks = 0;
+    uint32_t max_unmap_blocks = 0;            // per UNMAP command; 0: UNMAP not supported
+    uint32_t max_unmap_descriptors = 0;       // block descriptors per UNMAP command
+    uint64_t max_write_same_blocks = 0;       // 0: no limit reported
 };
 
 struct Capacity {
-    uint64_t blocks = 0;      // number of logical blocks (last LBA + 1)
-    uint32_t block_size = 0;  // bytes
-    bool thin = false;        // LBPME: logical block provisioning enabled
+    uint64_t blocks = 0;         // number of logical blocks (last LBA + 1)
+    uint32_t block_size = 0;     // bytes
+    bool thin = false;           // LBPME: logical block provisioning enabled
+    bool unmapped_zero = false;  // LBPRZ: unmapped blocks read as zeros
     uint64_t Bytes() const { return blocks * block_size; }
+};
+
+// What the logical block provisioning page (0xB2) offers.
+struct Provisioning {
+    bool unmap = false;             // LBPU: UNMAP is supported
+    bool write_same_unmap = false;  // LBPWS: WRITE SAME(16) with the UNMAP bit is supported
+    bool unmapped_zero = false;     // LBPRZ: unmapped blocks read as zeros
 };
 
 Result<StandardInquiry> ParseStandardInquiry(Bytes page);
 Result<std::string> ParseUnitSerialPage(Bytes page);
 Result<std::vector<Designator>> ParseDeviceIdentificationPage(Bytes page);
 Result<BlockLimits> ParseBlockLimitsPage(Bytes page);
+Result<Provisioning> ParseProvisioningPage(Bytes page);
 Result<Capacity> ParseReadCapacity16(Bytes data);
 
 // The identity of a logical unit, the same through every port that reaches it: all the

@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <sstream>
 
+#include "cache/block_cache.h"
 #include "engine/multipath_device.h"
 #include "paths/iscsi_path.h"
 #include "tools/secret.h"
@@ -39,7 +40,18 @@ IscsiPathOptions PathOptions(const LunSettings& lun, const std::string& initiato
     po.login_timeout_s = lun.login_timeout_s;
     po.command_timeout_s = lun.command_timeout_s;
     po.queue_depth = lun.queue_depth;
+    po.unacked_timeout_ms = static_cast<int>(lun.unacked_timeout_ms);
     return po;
+}
+
+CacheOptions MakeCacheOptions(const LunSettings& lun) {
+    CacheOptions co;
+    co.mode = *ParseCacheMode(lun.cache);  // checked by the options table
+    co.capacity_bytes = uint64_t{lun.cache_size_mib} << 20;
+    co.readahead.max_window = uint64_t{lun.readahead_kib} << 10;
+    co.readahead.min_window = std::min<uint64_t>(co.readahead.max_window, 1 << 20);
+    co.dirty_max_bytes = co.capacity_bytes / 4;
+    return co;
 }
 
 EngineOptions MakeEngineOptions(const LunSettings& lun) {
@@ -179,10 +191,13 @@ Result<std::vector<MountedLun>> OpenLuns(const MountSettings& settings, std::vec
                                                     g.name));
         }
         spdlog::info("{}: LUN {} over {} path(s)", g.name, g.identity(), g.paths.size());
-        auto device = std::make_shared<MultipathDevice>(std::move(g.paths),
-                                                        MakeEngineOptions(g.plan->settings),
-                                                        std::make_shared<SteadyClock>(), executor);
-        out.push_back({g.name, std::move(device), g.plan->settings, g.plan->secret});
+        auto clock = std::make_shared<SteadyClock>();
+        auto device = std::make_shared<MultipathDevice>(
+            std::move(g.paths), MakeEngineOptions(g.plan->settings), clock, executor);
+        auto cache =
+            std::make_shared<BlockCache>(device, MakeCacheOptions(g.plan->settings), clock);
+        out.push_back(
+            {g.name, std::move(device), std::move(cache), g.plan->settings, g.plan->secret});
     }
     return out;
 }

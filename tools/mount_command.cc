@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <future>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -101,6 +102,21 @@ int Daemonize() {
     return fds[1];
 }
 
+// Writes back what the caches still hold (every close flushed already, unless the mount went
+// away under open files) before the paths log out.
+void FlushCaches(const std::vector<MountedLun>& luns) {
+    for (const MountedLun& m : luns) {
+        if (m.cache->Stats().dirty_bytes == 0) continue;
+        std::promise<Status> flushed;
+        std::future<Status> result = flushed.get_future();
+        m.cache->Submit(IoRequest{
+            IoOp::kFlush, 0, {}, [&flushed](Status s) { flushed.set_value(std::move(s)); }});
+        if (Status s = result.get(); !s.ok()) {
+            spdlog::error("{}: writing back the cache failed: {}", m.file, s.ToString());
+        }
+    }
+}
+
 }  // namespace
 
 int RunMount(const MountSettings& o) {
@@ -126,8 +142,9 @@ int RunMount(const MountSettings& o) {
     Reporter report(o.foreground ? -1 : Daemonize());
     SetUpLogging(o.log_level, o.foreground, o.log_file);
 
-    auto executor = std::make_shared<TbbExecutor>(
-        static_cast<int>(std::max(1u, std::thread::hardware_concurrency() / 2)));
+    // One TBB worker runs posted work (retries); FUSE workers and the paths' threads, which split
+    // new requests in the arena themselves, each find a slot of their own there.
+    auto executor = std::make_shared<TbbExecutor>(1, static_cast<int>(o.fuse_threads) + 8);
     Result<std::vector<MountedLun>> opened = OpenLuns(o, std::move(plans).value(), executor);
     if (!opened.ok()) return report.Failed(opened.status(), kExitFailed);
     const std::vector<MountedLun> mounted = std::move(opened).value();
@@ -145,7 +162,7 @@ int RunMount(const MountSettings& o) {
     std::vector<LunFile> files;
     bool all_read_only = true;
     for (const MountedLun& m : mounted) {
-        files.push_back({m.file, std::make_shared<RmwDevice>(m.device), m.settings.read_only});
+        files.push_back({m.file, std::make_shared<RmwDevice>(m.cache), m.settings.read_only});
         all_read_only = all_read_only && m.settings.read_only;
     }
     std::string last_result = "ok\n";  // what the last paths command said
@@ -186,6 +203,7 @@ int RunMount(const MountSettings& o) {
     report.Ready();
     Status run = session.value()->Run(o.fuse_threads);
     session.value().reset();  // unmount before the paths log out
+    FlushCaches(mounted);
     metrics.reset();
     if (!run.ok()) {
         spdlog::error("{}", run.message());

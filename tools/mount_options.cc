@@ -41,6 +41,10 @@ const std::vector<MountOption>& Table() {
         {"command-timeout", "", "S", "Seconds for one SCSI command before the session is torn down",
          &L::command_timeout_s, 1, 3600},
         {"queue-depth", "", "N", "SCSI commands in flight per session", &L::queue_depth, 1, 1024},
+        {"unacked-timeout", "", "MS",
+         "A path whose sent data stays unacknowledged this long is declared dead (a black hole "
+         "or a frozen target is found in about this time)",
+         &L::unacked_timeout_ms, 100, 600000},
         {"policy",
          "",
          "P",
@@ -57,6 +61,21 @@ const std::vector<MountOption>& Table() {
          &L::no_path_timeout_s, 0, 3600},
         {"max-extent", "", "KIB", "Largest single SCSI command in KiB (capped by the LUN's limit)",
          &L::max_extent_kib, 4, 16384},
+        {"cache",
+         "",
+         "MODE",
+         "How the LUN's cache may be used: none (nothing kept: the LUN is shared with other "
+         "writers), read (reads served from memory and prefetched; writes reach the LUN before "
+         "they complete), writeback (writes not opened O_DIRECT/O_SYNC complete in memory and "
+         "reach the LUN within 5 s, at fsync and at close)",
+         &L::cache,
+         0,
+         0,
+         {"none", "read", "writeback"}},
+        {"cache-size", "", "MIB", "Memory each LUN's cache may hold", &L::cache_size_mib, 1, 65536},
+        {"readahead", "", "KIB",
+         "Most a sequential stream is loaded ahead of its reader (0: no readahead)",
+         &L::readahead_kib, 0, 1048576},
         {"fuse-threads", "", "N", "FUSE worker threads at most", &M::fuse_threads, 1, 256},
         {"metrics", "", "HOST:PORT",
          "Serve Prometheus metrics on this address (loopback only unless metrics-allow-remote; "

@@ -26,10 +26,14 @@ struct LunSettings {
     int login_timeout_s = 15;
     int command_timeout_s = 30;
     unsigned queue_depth = 64;
+    unsigned unacked_timeout_ms = 500;
     unsigned max_extent_kib = 1024;
     std::string policy = "spread";
     unsigned rr_switch_every = 1000;
     double no_path_timeout_s = 30;
+    std::string cache = "read";      // none, read or writeback
+    unsigned cache_size_mib = 64;    // memory the LUN's cache may hold
+    unsigned readahead_kib = 16384;  // most a sequential stream is loaded ahead; 0: none
     int line = 0;  // the line of its [[lun]] table in the config; 0 for the command line
 };
 
@@ -39,7 +43,7 @@ struct MountSettings {
     bool foreground = false;
     bool allow_other = false;
     std::string initiator_name = "iqn.2026-11.io.lunfs:initiator";
-    unsigned fuse_threads = 16;
+    unsigned fuse_threads = 8;
     std::string log_level = "info";
     std::string log_file;
     std::string metrics;                // host:port of the Prometheus endpoint; "" for none

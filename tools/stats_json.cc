@@ -8,6 +8,25 @@
 
 namespace lunfs {
 
+namespace {
+
+nlohmann::json CacheJson(const CacheStats& c) {
+    return {
+        {"mode", c.mode},
+        {"capacity_bytes", c.capacity_bytes},
+        {"cached_bytes", c.cached_bytes},
+        {"dirty_bytes", c.dirty_bytes},
+        {"read_hit_bytes", c.read_hit_bytes},
+        {"read_miss_bytes", c.read_miss_bytes},
+        {"readahead_bytes", c.readahead_bytes},
+        {"written_back_bytes", c.written_back_bytes},
+        {"writeback_errors", c.writeback_errors},
+        {"evicted_bytes", c.evicted_bytes},
+    };
+}
+
+}  // namespace
+
 std::string RenderStatsJson(const std::vector<MountedLun>& luns, const RateTable& rates,
                             const std::string& metrics_address) {
     nlohmann::json out;
@@ -56,6 +75,7 @@ std::string RenderStatsJson(const std::vector<MountedLun>& luns, const RateTable
             {"requests", st.requests},
             {"failed_requests", st.failed_requests},
             {"queued_extents", st.queued_extents},
+            {"cache", CacheJson(lun.cache->Stats())},
             {"paths", paths},
         });
     }

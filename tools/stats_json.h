@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "cache/block_cache.h"
 #include "engine/multipath_device.h"
 #include "tools/mount_options.h"
 
@@ -14,8 +15,9 @@ namespace lunfs {
 struct MountedLun {
     std::string file;  // name in the mount root
     std::shared_ptr<MultipathDevice> device;
-    LunSettings settings;  // what it was mounted with; new paths log in with these
-    std::string secret;    // CHAP secret of its URLs' user
+    std::shared_ptr<BlockCache> cache;  // over `device`; what the file reads and writes through
+    LunSettings settings;               // what it was mounted with; new paths log in with these
+    std::string secret;                 // CHAP secret of its URLs' user
 };
 
 struct PathRate;

@@ -569,6 +569,46 @@ TEST_P(RmwDeviceTest, RangeEndingExactlyAtTheCapacityIsAccepted) {
     EXPECT_EQ(Read(cap - 5, 5), std::vector<uint8_t>(model_.end() - 5, model_.end()));
 }
 
+TEST_P(RmwDeviceTest, DiscardZeroesPartBlocksByReadModifyWriteAndDiscardsWholeOnes) {
+    const uint64_t begin = bs_ + 100, end = 5 * bs_ + 7;
+    auto outcome = std::make_shared<Outcome>();
+    IoRequest r{IoOp::kDiscard, begin, {}, Capture(outcome)};
+    r.discard_length = end - begin;
+    rmw_.Submit(std::move(r));
+    ASSERT_EQ(outcome->calls, 1);
+    EXPECT_TRUE(outcome->status.ok()) << outcome->status.ToString();
+    Expect(begin, std::vector<uint8_t>(end - begin, 0));
+    EXPECT_EQ(Stored(), model_);
+    EXPECT_EQ(inner_->Requests(), (std::vector<Record>{{IoOp::kRead, bs_, bs_},
+                                                       {IoOp::kWrite, bs_, bs_},
+                                                       {IoOp::kRead, 5 * bs_, bs_},
+                                                       {IoOp::kWrite, 5 * bs_, bs_},
+                                                       {IoOp::kDiscard, 2 * bs_, 3 * bs_}}));
+}
+
+TEST_P(RmwDeviceTest, DiscardInsideOneBlockIsOneReadModifyWrite) {
+    auto outcome = std::make_shared<Outcome>();
+    IoRequest r{IoOp::kDiscard, 2 * bs_ + 10, {}, Capture(outcome)};
+    r.discard_length = 20;
+    rmw_.Submit(std::move(r));
+    ASSERT_TRUE(outcome->status.ok());
+    Expect(2 * bs_ + 10, std::vector<uint8_t>(20, 0));
+    EXPECT_EQ(Stored(), model_);
+    EXPECT_EQ(inner_->Requests().size(), 2u);
+}
+
+TEST_P(RmwDeviceTest, DiscardOnADeviceThatCannotFailsWithEopnotsuppAndTouchesNothing) {
+    inner_->SetDiscard(false);
+    EXPECT_FALSE(rmw_.CanDiscard());
+    auto outcome = std::make_shared<Outcome>();
+    IoRequest r{IoOp::kDiscard, bs_ + 1, {}, Capture(outcome)};
+    r.discard_length = 4 * bs_;
+    rmw_.Submit(std::move(r));
+    EXPECT_EQ(outcome->status.code(), EOPNOTSUPP);
+    EXPECT_TRUE(inner_->Requests().empty());
+    EXPECT_EQ(Stored(), model_);
+}
+
 TEST_P(RmwDeviceTest, FlushPassesThrough) {
     auto outcome = std::make_shared<Outcome>();
     rmw_.Submit(IoRequest{IoOp::kFlush, 0, {}, Capture(outcome)});

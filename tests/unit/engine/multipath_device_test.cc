@@ -114,6 +114,26 @@ TEST_F(MultipathDeviceTest, CutsSharesIntoBlockAlignedExtentsNoLargerThanMaxExte
     EXPECT_EQ(store_->Read(offset, kMiB), data);
 }
 
+TEST_F(MultipathDeviceTest, CutsWritesAtTheWriteExtentSizeAndReadsAtTheExtentSize) {
+    EngineOptions options = Options();
+    options.max_extent_bytes = 1 << 20;
+    options.max_write_extent_bytes = 256 * kKiB;
+    Start(1, options);
+    std::vector<uint8_t> data = Pattern(kMiB, 4);
+    auto write = Write(0, data);
+    std::vector<uint32_t> blocks;
+    for (const auto& c : paths_[0]->PendingCommands()) blocks.push_back(c.blocks);
+    const uint32_t quarter = 256 * kKiB / kBlock;
+    EXPECT_EQ(blocks, (std::vector<uint32_t>{quarter, quarter, quarter, quarter}));
+    paths_[0]->CompleteAll();
+    EXPECT_TRUE(write->status.ok());
+    auto read = Read(0, data);
+    ASSERT_EQ(paths_[0]->Pending(), 1u);
+    EXPECT_EQ(paths_[0]->At(0).blocks, kMiB / kBlock);
+    paths_[0]->CompleteAll();
+    EXPECT_TRUE(read->status.ok());
+}
+
 TEST_F(MultipathDeviceTest, CapsExtentsAtTheLunsMaximumTransferLength) {
     max_transfer_blocks_ = 48;
     Start(1);
@@ -393,7 +413,7 @@ TEST_F(MultipathDeviceTest, RetriesAFlushOnAnotherPathWhenItsPathDrops) {
     EXPECT_TRUE(flush->status.ok());
 }
 
-TEST_F(MultipathDeviceTest, RunsSplitAndRetryOnTheExecutorNotInTheCallersStack) {
+TEST_F(MultipathDeviceTest, RunsSplitAndRetryThroughTheExecutor) {
     auto manual = std::make_shared<fakes::ManualExecutor>();
     executor_ = manual;
     Start(2);

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -36,6 +37,7 @@ class MultipathFixture : public ::testing::Test {
         o.picker.policy = Policy::kSpread;
         o.picker.min_share_bytes = 64 * kKiB;
         o.max_extent_bytes = 1 << 20;
+        o.max_write_extent_bytes = 1 << 20;  // writes cut like reads unless a test says so
         o.no_path_timeout = std::chrono::seconds(30);
         o.deadline_floor = std::chrono::seconds(1);
         o.deadline_ceiling = std::chrono::seconds(30);
@@ -48,9 +50,9 @@ class MultipathFixture : public ::testing::Test {
     std::shared_ptr<fakes::FakePath> MakePath(const std::string& name,
                                               PathState state = PathState::kUp,
                                               const std::string& identity = kIdentity) {
-        return std::make_shared<fakes::FakePath>(
-            name, fakes::MakeLunInfo(identity, kBlock, kLunBlocks, max_transfer_blocks_), store_,
-            state);
+        LunInfo info = fakes::MakeLunInfo(identity, kBlock, kLunBlocks, max_transfer_blocks_);
+        if (adjust_info_) adjust_info_(info);
+        return std::make_shared<fakes::FakePath>(name, std::move(info), store_, state);
     }
 
     // Starts the engine over `n` fresh paths named path0, path1, ..., all up.
@@ -93,7 +95,8 @@ class MultipathFixture : public ::testing::Test {
     // The engine's view of path `index` (in the order Stats() lists them).
     PathStats StatsOf(size_t index) const { return dev_->Stats().paths.at(index); }
 
-    uint32_t max_transfer_blocks_ = 0;  // set before Start()
+    uint32_t max_transfer_blocks_ = 0;           // set before Start()
+    std::function<void(LunInfo&)> adjust_info_;  // set before Start(): what the paths report
     std::shared_ptr<fakes::FakeClock> clock_ = std::make_shared<fakes::FakeClock>();
     std::shared_ptr<Executor> executor_ = std::make_shared<InlineExecutor>();
     std::shared_ptr<fakes::ByteStore> store_ =

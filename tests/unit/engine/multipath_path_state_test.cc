@@ -342,7 +342,7 @@ TEST_F(MultipathPathStateTest, StatsReflectStatesAndCounters) {
     Start(2);
     std::vector<uint8_t> buffer(512 * kKiB);
     auto read = Read(0, buffer);
-    clock_->Advance(milliseconds(10));
+    clock_->Advance(PathSlot::kRateWindow);  // one full throughput window
     for (const auto& p : paths_) p->CompleteAll();
     ASSERT_TRUE(read->status.ok());
     paths_[1]->SetState(PathState::kDown);
@@ -365,9 +365,9 @@ TEST_F(MultipathPathStateTest, StatsReflectStatesAndCounters) {
         EXPECT_EQ(p.counters.reads, 1u);
         EXPECT_EQ(p.counters.bytes_read, 256 * kKiB);
         EXPECT_EQ(p.counters.writes, 0u);
-        EXPECT_DOUBLE_EQ(p.latency_ewma_us, 10000.0);
-        EXPECT_DOUBLE_EQ(p.latency_p99_us, 16384.0);
-        EXPECT_DOUBLE_EQ(p.bytes_per_second, 256.0 * 1024 / 0.010);
+        EXPECT_DOUBLE_EQ(p.latency_ewma_us, 20000.0);
+        EXPECT_DOUBLE_EQ(p.latency_p99_us, 32768.0);
+        EXPECT_DOUBLE_EQ(p.bytes_per_second, 256.0 * 1024 / 0.020);
     }
     EXPECT_EQ(stats.paths[0].in_flight, 1u);
     EXPECT_EQ(stats.paths[0].in_flight_bytes, 512 * kKiB);

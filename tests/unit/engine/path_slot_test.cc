@@ -51,55 +51,76 @@ void Transfer(PathSlot& slot, uint64_t bytes, TimePoint at, Duration latency) {
     slot.Completed(bytes, latency, at + latency, true);
 }
 
-TEST(PathSlotTest, TheFirstCompletionStartsTheEstimates) {
+TEST(PathSlotTest, LatencyStartsAtTheFirstCompletionAndThroughputAtTheFirstFullWindow) {
     PathSlot slot;
     Transfer(slot, 1 << 20, kT0, milliseconds(10));
     EXPECT_DOUBLE_EQ(slot.latency_us, 10000.0);
-    EXPECT_DOUBLE_EQ(slot.bytes_per_second, 104857600.0);  // 1 MiB in 10 ms
+    EXPECT_EQ(slot.bytes_per_second, 0.0);  // 10 ms of busy time: the window is still open
     EXPECT_EQ(slot.histogram.count(), 1u);
     EXPECT_EQ(slot.outstanding_ios, 0u);
     EXPECT_EQ(slot.outstanding_bytes, 0u);
+    Transfer(slot, 1 << 20, kT0 + milliseconds(50), milliseconds(10));
+    EXPECT_DOUBLE_EQ(slot.bytes_per_second, 104857600.0);  // 2 MiB in 20 ms busy
 }
 
-TEST(PathSlotTest, LaterSamplesAreWeightedByTheirSize) {
+TEST(PathSlotTest, IdleTimeBetweenRequestsDoesNotCountAgainstThePath) {
     PathSlot slot;
-    Transfer(slot, 1 << 20, kT0, milliseconds(10));
-    Transfer(slot, 1 << 20, kT0 + seconds(1), milliseconds(20));
-    EXPECT_DOUBLE_EQ(slot.latency_us, 0.8 * 10000 + 0.2 * 20000);
-    // A 1 MiB sample weighs 1/4 (4 MiB would weigh 1, capped at 1/2).
+    // 256 KiB every 10 ms, each taking 2.5 ms: a 100 MiB/s path busy a quarter of the time.
+    for (int i = 0; i < 8; ++i) {
+        Transfer(slot, 256 << 10, kT0 + milliseconds(10 * i), microseconds(2500));
+    }
+    EXPECT_NEAR(slot.bytes_per_second, 104857600.0, 1.0);
+}
+
+TEST(PathSlotTest, LaterWindowsAreSmoothedWithAQuarterWeight) {
+    PathSlot slot;
+    Transfer(slot, 2 << 20, kT0, milliseconds(20));               // 100 MiB/s
+    Transfer(slot, 1 << 20, kT0 + seconds(1), milliseconds(20));  // 50 MiB/s
+    EXPECT_DOUBLE_EQ(slot.latency_us, 0.8 * 20000 + 0.2 * 20000);
     EXPECT_DOUBLE_EQ(slot.bytes_per_second, 0.75 * 104857600.0 + 0.25 * 52428800.0);
     EXPECT_EQ(slot.histogram.count(), 2u);
 }
 
 TEST(PathSlotTest, ExtentsRunningSideBySideCountAtThePathsWholeSpeed) {
     PathSlot slot;
-    // Four 256 KiB extents sent together on a path that moves 100 MiB/s: they complete every
+    // Eight 256 KiB extents sent together on a path that moves 100 MiB/s: they complete every
     // 2.5 ms, each after a longer latency, yet the path's speed is 100 MiB/s.
-    for (int i = 0; i < 4; ++i) slot.Sent(256 << 10, kT0);
-    for (int i = 1; i <= 4; ++i) {
+    for (int i = 0; i < 8; ++i) slot.Sent(256 << 10, kT0);
+    for (int i = 1; i <= 8; ++i) {
         const Duration latency = microseconds(2500 * i);
         slot.Completed(256 << 10, latency, kT0 + latency, true);
     }
     EXPECT_NEAR(slot.bytes_per_second, 104857600.0, 1.0);
 }
 
-TEST(PathSlotTest, AnIntervalShorterThanTenMicrosecondsIsNotBelieved) {
+TEST(PathSlotTest, UnevenExtentsCompletingTogetherDoNotInflateTheSpeed) {
     PathSlot slot;
-    Transfer(slot, 4096, kT0, Duration::zero());
-    EXPECT_DOUBLE_EQ(slot.latency_us, 1.0);
-    EXPECT_DOUBLE_EQ(slot.bytes_per_second, 4096e5);  // 4096 B over 10 us
+    // A 256 KiB extent and a 2 KiB one sent together complete 10 us apart, again and again, on a
+    // 50 MiB/s path: the pair takes 5 ms of busy time whatever the order of completions.
+    for (int i = 0; i < 10; ++i) {
+        const TimePoint at = kT0 + milliseconds(7 * i);
+        slot.Sent(256 << 10, at);
+        slot.Sent(2 << 10, at);
+        slot.Completed(2 << 10, microseconds(4990), at + microseconds(4990), true);
+        slot.Completed(256 << 10, microseconds(5000), at + microseconds(5000), true);
+    }
+    EXPECT_NEAR(slot.bytes_per_second, 258.0 * 1024 / 0.005, 1.0);
 }
 
 TEST(PathSlotTest, FailedOrDatalessCommandsDoNotMoveTheThroughput) {
     PathSlot slot;
-    Transfer(slot, 1 << 20, kT0, milliseconds(10));
+    Transfer(slot, 2 << 20, kT0, milliseconds(20));
+    EXPECT_DOUBLE_EQ(slot.bytes_per_second, 104857600.0);
     slot.Sent(0, kT0 + seconds(1));
     slot.Completed(0, milliseconds(2), kT0 + seconds(1) + milliseconds(2), true);
     EXPECT_DOUBLE_EQ(slot.bytes_per_second, 104857600.0);
     slot.Sent(1 << 20, kT0 + seconds(2));
     slot.Completed(1 << 20, seconds(5), kT0 + seconds(7), false);  // failed: not measured
     EXPECT_DOUBLE_EQ(slot.bytes_per_second, 104857600.0);
-    EXPECT_EQ(slot.histogram.count(), 2u);
+    // The failure discarded the window: the next one starts afresh.
+    Transfer(slot, 2 << 20, kT0 + seconds(8), milliseconds(20));
+    EXPECT_DOUBLE_EQ(slot.bytes_per_second, 104857600.0);
+    EXPECT_EQ(slot.histogram.count(), 3u);
     EXPECT_EQ(slot.outstanding_ios, 0u);
 }
 

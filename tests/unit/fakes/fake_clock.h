@@ -11,7 +11,7 @@
 #include <mutex>
 #include <utility>
 
-#include "engine/clock.h"
+#include "core/clock.h"
 #include "engine/executor.h"
 
 namespace lunfs::fakes {
@@ -35,8 +35,10 @@ class FakeClock final : public Clock {
     TimePoint now_ = kStart;  // guarded by mu_
 };
 
+// Keeps run and posted work alike until the test steps it.
 class ManualExecutor final : public Executor {
   public:
+    void Run(std::function<void()> work) override { Post(std::move(work)); }
     void Post(std::function<void()> work) override {
         std::lock_guard lock(mu_);
         queue_.push_back(std::move(work));

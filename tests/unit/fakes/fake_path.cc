@@ -1,5 +1,6 @@
 #include "tests/unit/fakes/fake_path.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <utility>
@@ -31,6 +32,12 @@ void ByteStore::CopyIn(uint64_t offset, const std::vector<iovec>& iov) {
         std::memcpy(data_.data() + offset, v.iov_base, v.iov_len);
         offset += v.iov_len;
     }
+}
+
+void ByteStore::Zero(uint64_t offset, uint64_t length) {
+    std::lock_guard lock(mu_);
+    std::fill(data_.begin() + static_cast<ptrdiff_t>(offset),
+              data_.begin() + static_cast<ptrdiff_t>(offset + length), 0);
 }
 
 LunInfo MakeLunInfo(std::string identity, uint32_t block_size, uint64_t blocks,
@@ -157,6 +164,11 @@ void FakePath::Finish(Held held, Status status) {
                 counters_.syncs++;
                 break;
             case CommandKind::kTestUnitReady:
+                break;
+            case CommandKind::kUnmap:
+            case CommandKind::kWriteSameUnmap:
+                if (store_) store_->Zero(at, bytes);
+                counters_.discards++;
                 break;
         }
     } else {

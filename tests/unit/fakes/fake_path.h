@@ -38,6 +38,7 @@ class ByteStore {
     // The bytes at `offset` into, or from, the memory `iov` describes.
     void CopyOut(uint64_t offset, const std::vector<iovec>& iov) const;
     void CopyIn(uint64_t offset, const std::vector<iovec>& iov);
+    void Zero(uint64_t offset, uint64_t length);
 
   private:
     mutable std::mutex mu_;

@@ -1,5 +1,7 @@
 #include "tests/unit/fakes/memory_device.h"
 
+#include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <utility>
 
@@ -17,6 +19,8 @@ void MemoryDevice::Submit(IoRequest request) {
         if (fail_next_) {
             queued.status = std::move(*fail_next_);
             fail_next_.reset();
+        } else if (queued.request.op == IoOp::kDiscard && !discard_) {
+            queued.status = Status::Fail(EOPNOTSUPP, "discard not supported");
         } else {
             queued.status = ValidateRequest(*this, queued.request);
         }
@@ -30,7 +34,11 @@ void MemoryDevice::Submit(IoRequest request) {
 
 void MemoryDevice::Finish(Queued queued) {
     IoRequest& request = queued.request;
-    if (queued.status.ok()) {
+    if (queued.status.ok() && request.op == IoOp::kDiscard) {
+        std::lock_guard lock(mu_);
+        std::fill(data_.begin() + static_cast<ptrdiff_t>(request.offset),
+                  data_.begin() + static_cast<ptrdiff_t>(request.offset + request.Length()), 0);
+    } else if (queued.status.ok()) {
         std::lock_guard lock(mu_);
         uint64_t at = request.offset;
         for (const iovec& v : request.iov) {

@@ -9,6 +9,7 @@
 // Thread-safe; callbacks run with no internal lock held.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <mutex>
@@ -36,6 +37,9 @@ class MemoryDevice final : public BlockDevice {
     uint32_t BlockSize() const override { return block_size_; }
     uint32_t Alignment() const override { return block_size_; }
     void Submit(IoRequest request) override;
+    // Discards zero their range; a device made with SetDiscard(false) refuses them.
+    bool CanDiscard() const override { return discard_; }
+    void SetDiscard(bool on) { discard_ = on; }
 
     // While on, requests are queued instead of completed. Turning it off completes nothing.
     void HoldCompletions(bool hold);
@@ -68,6 +72,7 @@ class MemoryDevice final : public BlockDevice {
     void Finish(Queued queued);
 
     const uint32_t block_size_;
+    std::atomic<bool> discard_{true};
     mutable std::mutex mu_;
     std::vector<uint8_t> data_;        // guarded by mu_ (its size never changes)
     bool hold_ = false;                // guarded by mu_

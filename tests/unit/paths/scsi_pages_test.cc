@@ -312,6 +312,16 @@ TEST(ParseBlockLimitsPageTest, ReadsTheLimits) {
     EXPECT_EQ(r->max_unmap_blocks, 0x100000u);
 }
 
+TEST(ParseBlockLimitsPageTest, ReadsTheUnmapDescriptorAndWriteSameLimits) {
+    Page page = BlockLimitsBody();
+    PutBe(page, 24, 64, 4);                // maximum unmap block descriptor count
+    PutBe(page, 36, 0x1'0000'0000ull, 8);  // maximum write same length
+    Result<BlockLimits> r = ParseBlockLimitsPage(page);
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r->max_unmap_descriptors, 64u);
+    EXPECT_EQ(r->max_write_same_blocks, 0x1'0000'0000ull);
+}
+
 TEST(ParseBlockLimitsPageTest, ReadsLargeValuesUnsigned) {
     Page page = BlockLimitsBody();
     PutBe(page, 6, 0xffff, 2);
@@ -361,6 +371,28 @@ TEST(ParseBlockLimitsPageTest, RefusesMalformedPages) {
     EXPECT_FALSE(ParseBlockLimitsPage(Page{0x00}).ok());
 }
 
+// ---- VPD 0xB2: logical block provisioning ----
+
+TEST(ParseProvisioningPageTest, ReadsWhatTheLunOffers) {
+    Page page = Vpd(0xb2, Page{0, 0xc4, 0x02, 0});  // LBPU, LBPWS, LBPRZ; thin
+    Result<Provisioning> r = ParseProvisioningPage(page);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_TRUE(r->unmap);
+    EXPECT_TRUE(r->write_same_unmap);
+    EXPECT_TRUE(r->unmapped_zero);
+    Result<Provisioning> none = ParseProvisioningPage(Vpd(0xb2, Page{0, 0x20, 0, 0}));
+    ASSERT_TRUE(none.ok());
+    EXPECT_FALSE(none->unmap);
+    EXPECT_FALSE(none->write_same_unmap);  // LBPWS10 alone is WRITE SAME(10), not used
+    EXPECT_FALSE(none->unmapped_zero);
+}
+
+TEST(ParseProvisioningPageTest, RefusesMalformedPages) {
+    EXPECT_EQ(ParseProvisioningPage(Vpd(0xb0, Page{0, 0x80})).status().code(), EPROTO);
+    EXPECT_EQ(ParseProvisioningPage(Vpd(0xb2, Page{0})).status().code(), EPROTO);
+    EXPECT_FALSE(ParseProvisioningPage(Page{0x00, 0xb2, 0x00}).ok());
+}
+
 // ---- READ CAPACITY(16) ----
 
 Page Capacity16(uint64_t last_lba, uint32_t block_size, uint8_t byte14 = 0) {
@@ -393,6 +425,8 @@ TEST(ParseReadCapacity16Test, ReadsTheLbpmeBit) {
     EXPECT_TRUE(ParseReadCapacity16(Capacity16(7, 512, 0xc0))->thin);
     EXPECT_FALSE(ParseReadCapacity16(Capacity16(7, 512, 0x40))->thin);  // LBPRZ alone
     EXPECT_FALSE(ParseReadCapacity16(Capacity16(7, 512, 0x3f))->thin);
+    EXPECT_TRUE(ParseReadCapacity16(Capacity16(7, 512, 0x40))->unmapped_zero);
+    EXPECT_FALSE(ParseReadCapacity16(Capacity16(7, 512, 0x80))->unmapped_zero);
 }
 
 TEST(ParseReadCapacity16Test, AcceptsTheExtremeValidValues) {

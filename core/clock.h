@@ -1,4 +1,4 @@
-// Time as the engine sees it, so that tests can step it by hand.
+// Time as the engine and the cache see it, so that tests can step it by hand.
 #pragma once
 
 #include <chrono>

@@ -1,0 +1,199 @@
+// BlockCache: a LUN's memory, between the file and the multipath device.
+//
+// It decorates a block-aligned BlockDevice (every request is whole logical blocks; RmwDevice sits
+// above it for byte ranges) and keeps blocks in chunks of `chunk_bytes` at chunk-aligned offsets,
+// a sharded LRU bounded by `capacity_bytes`. Each chunk knows per block whether it holds the
+// block (present), whether that is newer than the LUN (dirty), and whether a load or a write-back
+// of it is under way. Modes:
+//   none       every request goes straight through and nothing is kept: for LUNs that other
+//              initiators write to while mounted (a cluster file system)
+//   read       reads are served from memory where they can be and prefetched ahead of sequential
+//              streams; every write goes to the LUN and completes when the LUN acknowledged it
+//   writeback  as read, and a write without kIoWriteThrough completes once copied here; dirty
+//              blocks reach the LUN after `writeback_delay`, when dirty data passes half of
+//              `dirty_max_bytes`, and at every flush. A write that would take dirty data past
+//              `dirty_max_bytes` goes through to the LUN instead.
+//
+// Coherence. The cache assumes this mount is the LUN's only writer. A read never returns data
+// older than a write that completed before the read was submitted: written-through blocks are
+// dropped from memory when the write is sent and again when it completes, and a load or a read
+// that was under way across such a write does not put what it read into memory.
+//
+// Readahead (cache/readahead.h) loads ahead of each sequential stream in requests of
+// `prefetch_bytes` that the engine spreads over every path; a read that finds its blocks being
+// loaded waits for the load instead of reading them again.
+//
+// Flush. A flush (fsync, close) writes back every block that is dirty when it arrives, waits for
+// that and for every write-back already under way, then sends the flush on (SYNCHRONIZE CACHE).
+// A write-back that fails is logged and its error is returned by the next flush, once; its
+// blocks are no longer dirty (the LUN refused them: retrying could not succeed).
+//
+// Threads: Submit() from any thread. Completions run on the inner device's threads, or inside
+// Submit() for reads served from memory and written-back writes. Tick() runs the write-back
+// timer: on the cache's own thread, or by hand in tests. A shard's lock is never held while
+// calling into the inner device or a caller's callback.
+#pragma once
+
+#include <atomic>
+#include <bitset>
+#include <condition_variable>
+#include <cstdint>
+#include <list>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "cache/readahead.h"
+#include "core/block_device.h"
+#include "core/clock.h"
+
+namespace lunfs {
+
+enum class CacheMode : uint8_t { kNone, kRead, kWriteBack };
+
+const char* CacheModeName(CacheMode mode);
+std::optional<CacheMode> ParseCacheMode(const std::string& name);
+
+struct CacheOptions {
+    CacheMode mode = CacheMode::kRead;
+    uint64_t capacity_bytes = 64ull << 20;
+    uint32_t chunk_bytes = 64u << 10;  // at most 128 blocks: larger is cut down
+    unsigned shards = 16;
+    ReadaheadOptions readahead;
+    uint64_t prefetch_bytes = 1u << 20;      // size of each readahead load
+    uint64_t dirty_max_bytes = 16ull << 20;  // writeback: dirty data at most
+    Duration writeback_delay = std::chrono::seconds(5);
+    Duration tick = std::chrono::milliseconds(100);
+    bool start_ticker = true;  // false: the owner calls Tick() (tests)
+};
+
+struct CacheStats {
+    std::string mode;
+    uint64_t capacity_bytes = 0;
+    uint64_t cached_bytes = 0;  // memory held by chunks
+    uint64_t dirty_bytes = 0;
+    uint64_t read_hit_bytes = 0;      // read from memory
+    uint64_t read_miss_bytes = 0;     // read from the LUN for a reader
+    uint64_t readahead_bytes = 0;     // loaded ahead of streams
+    uint64_t written_back_bytes = 0;  // dirty data written to the LUN
+    uint64_t writeback_errors = 0;
+    uint64_t evicted_bytes = 0;
+};
+
+class BlockCache final : public BlockDevice {
+  public:
+    // `inner` must have Alignment() == BlockSize().
+    BlockCache(std::shared_ptr<BlockDevice> inner, CacheOptions options,
+               std::shared_ptr<Clock> clock);
+    // Writes back nothing: the owner flushes first. Waits for the cache's own requests.
+    ~BlockCache() override;
+
+    uint64_t Capacity() const override { return inner_->Capacity(); }
+    uint32_t BlockSize() const override { return inner_->BlockSize(); }
+    uint32_t Alignment() const override { return inner_->BlockSize(); }
+    void Submit(IoRequest request) override;
+    bool CanDiscard() const override { return inner_->CanDiscard(); }
+
+    // Starts write-back of blocks dirty for longer than writeback_delay, or of the oldest when
+    // dirty data passed half of dirty_max_bytes.
+    void Tick();
+
+    CacheStats Stats() const;
+    const CacheOptions& options() const { return options_; }
+
+  private:
+    using BlockSet = std::bitset<128>;
+    struct Chunk;
+    struct Shard;
+    struct ReadOp;
+    struct Round;
+    struct Load;
+    struct FlushWaiter;
+
+    // Blocks [first, last] of the LUN that a request touches, by chunk.
+    struct Piece {
+        uint64_t chunk = 0;   // chunk index
+        uint32_t first = 0;   // first block in the chunk
+        uint32_t count = 0;   // blocks
+        uint64_t offset = 0;  // bytes into the request
+    };
+    std::vector<Piece> Pieces(uint64_t offset, uint64_t length) const;
+    Shard& ShardOf(uint64_t chunk) const;
+    static BlockSet Range(uint32_t first, uint32_t count);
+
+    // Reads.
+    void Read(IoRequest request);
+    void TryRead(const std::shared_ptr<ReadOp>& op);
+    void ReadThrough(const std::shared_ptr<ReadOp>& op);
+    void Prefetch(ByteRange range);
+    void FinishLoad(const std::shared_ptr<Load>& load, const Status& status);
+    // Copies `src` (a request's bytes, `p` at p.offset) into the blocks of `allowed` that the
+    // chunk does not hold, unless its epoch moved on from `epoch`. The chunk must exist and be
+    // busy (pinned or loading). Requires the shard's lock.
+    void FillLocked(Shard& shard, const Piece& p, const std::vector<iovec>& src, uint64_t epoch,
+                    const BlockSet& allowed);
+
+    // Writes.
+    void Write(IoRequest request);
+    bool WriteBackLocked(Shard& shard, const Piece& p, const std::vector<iovec>& src);
+    // Writes and discards that go around the cache: their blocks are dropped from memory.
+    void WriteThrough(IoRequest request);
+    void InvalidateLocked(Shard& shard, const Piece& p);
+
+    // Write-back and flush.
+    void Flush(IoRequest request);
+    // Snapshots dirty blocks (all of them, or those dirty since before `older_than`) into
+    // write requests and sends them; returns the sequence number of the last one sent (or of the
+    // last one sent earlier when there was nothing to send).
+    uint64_t StartWriteBack(bool all, TimePoint older_than);
+    void FinishWriteBack(uint64_t seq, uint64_t bytes, const Status& status);
+    void ReleaseFlushWaiters();
+
+    // Memory.
+    Chunk& GetOrCreateLocked(Shard& shard, uint64_t index);
+    void EvictLocked(Shard& shard);
+    void Touch(Shard& shard, Chunk& chunk);
+
+    void RunTicker();
+    // Sends a request of the cache's own to the inner device, counted so that the destructor
+    // can wait for it.
+    void SendInner(IoRequest request);
+
+    std::shared_ptr<BlockDevice> inner_;
+    const CacheOptions options_;
+    const uint32_t block_size_;
+    const uint32_t chunk_bytes_;
+    const uint32_t blocks_per_chunk_;
+    std::shared_ptr<Clock> clock_;
+    std::vector<std::unique_ptr<Shard>> shards_;
+
+    mutable std::mutex ra_mu_;
+    Readahead readahead_;  // guarded by ra_mu_
+
+    mutable std::mutex wb_mu_;
+    uint64_t next_seq_ = 1;             // guarded by wb_mu_: write-back sequence numbers
+    std::map<uint64_t, bool> writing_;  // guarded by wb_mu_: write-backs in flight, by seq
+    std::vector<std::unique_ptr<FlushWaiter>> flush_waiters_;  // guarded by wb_mu_
+    std::optional<Status> writeback_error_;  // guarded by wb_mu_: for the next flush
+
+    std::atomic<uint64_t> dirty_blocks_{0};  // in every shard
+
+    mutable std::mutex stats_mu_;
+    CacheStats stats_;  // guarded by stats_mu_ (cached_bytes and dirty_bytes are computed)
+
+    std::mutex inner_mu_;
+    std::condition_variable inner_cv_;
+    int64_t inner_in_flight_ = 0;  // guarded by inner_mu_
+
+    std::mutex ticker_mu_;
+    std::condition_variable ticker_cv_;
+    bool stop_ = false;  // guarded by ticker_mu_
+    std::thread ticker_;
+};
+
+}  // namespace lunfs

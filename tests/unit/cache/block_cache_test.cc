@@ -1,0 +1,419 @@
+#include "cache/block_cache.h"
+
+#include <gtest/gtest.h>
+
+#include <cerrno>
+#include <memory>
+#include <vector>
+
+#include "tests/unit/fakes/fake_clock.h"
+#include "tests/unit/fakes/memory_device.h"
+
+namespace lunfs {
+namespace {
+
+using fakes::FakeClock;
+using fakes::MemoryDevice;
+using Record = MemoryDevice::Record;
+
+constexpr uint32_t kBlock = 512;
+constexpr uint64_t kKiB = 1024;
+constexpr uint64_t kMiB = 1024 * kKiB;
+constexpr uint64_t kCapacity = 64 * kMiB;
+
+struct Outcome {
+    int calls = 0;
+    Status status;
+};
+
+std::vector<uint8_t> Pattern(uint64_t length, uint8_t tag) {
+    std::vector<uint8_t> out(length);
+    for (uint64_t i = 0; i < length; ++i) out[i] = static_cast<uint8_t>(tag * 31 + i % 251);
+    return out;
+}
+
+class BlockCacheTest : public ::testing::Test {
+  protected:
+    static CacheOptions Options(CacheMode mode) {
+        CacheOptions o;
+        o.mode = mode;
+        o.capacity_bytes = 16 * kMiB;
+        o.chunk_bytes = 64 * kKiB;
+        o.shards = 4;
+        o.readahead.min_window = kMiB;
+        o.readahead.max_window = 4 * kMiB;
+        o.prefetch_bytes = kMiB;
+        o.dirty_max_bytes = 4 * kMiB;
+        o.writeback_delay = std::chrono::seconds(5);
+        o.start_ticker = false;
+        return o;
+    }
+
+    void Start(CacheOptions options) {
+        device_ = std::make_shared<MemoryDevice>(kCapacity, kBlock);
+        device_->Fill(0, Pattern(kCapacity, 1));
+        cache_ = std::make_unique<BlockCache>(device_, options, clock_);
+    }
+
+    std::shared_ptr<Outcome> Submit(IoOp op, uint64_t offset, std::vector<uint8_t>& buffer,
+                                    uint32_t flags = kIoNoFlags) {
+        auto outcome = std::make_shared<Outcome>();
+        IoRequest r{op, offset, {}, nullptr, flags};
+        if (!buffer.empty()) r.iov = {iovec{buffer.data(), buffer.size()}};
+        r.done = [outcome](Status s) {
+            ++outcome->calls;
+            outcome->status = std::move(s);
+        };
+        cache_->Submit(std::move(r));
+        return outcome;
+    }
+    std::shared_ptr<Outcome> Read(uint64_t offset, std::vector<uint8_t>& buffer) {
+        return Submit(IoOp::kRead, offset, buffer);
+    }
+    std::shared_ptr<Outcome> Write(uint64_t offset, std::vector<uint8_t>& buffer,
+                                   uint32_t flags = kIoNoFlags) {
+        return Submit(IoOp::kWrite, offset, buffer, flags);
+    }
+    std::shared_ptr<Outcome> Flush() {
+        std::vector<uint8_t> none;
+        return Submit(IoOp::kFlush, 0, none);
+    }
+    // Reads [offset, offset + length) through the cache; the bytes, or empty on failure.
+    std::vector<uint8_t> ReadBytes(uint64_t offset, uint64_t length) {
+        std::vector<uint8_t> buffer(length);
+        auto r = Read(offset, buffer);
+        if (r->calls != 1 || !r->status.ok()) return {};
+        return buffer;
+    }
+    std::vector<uint8_t> Stored(uint64_t offset, uint64_t length) {
+        return device_->Contents(offset, length);
+    }
+    size_t DeviceRequests(IoOp op) {
+        size_t n = 0;
+        for (const Record& r : device_->Requests()) n += r.op == op ? 1 : 0;
+        return n;
+    }
+
+    std::shared_ptr<FakeClock> clock_ = std::make_shared<FakeClock>();
+    std::shared_ptr<MemoryDevice> device_;
+    std::unique_ptr<BlockCache> cache_;
+};
+
+TEST_F(BlockCacheTest, ModeNonePassesEveryRequestThroughUnchanged) {
+    Start(Options(CacheMode::kNone));
+    std::vector<uint8_t> a(4 * kKiB), b = Pattern(8 * kKiB, 9);
+    Read(4 * kKiB, a);
+    Read(4 * kKiB, a);
+    Write(64 * kKiB, b);
+    Flush();
+    EXPECT_EQ(device_->Requests(), (std::vector<Record>{{IoOp::kRead, 4 * kKiB, 4 * kKiB},
+                                                        {IoOp::kRead, 4 * kKiB, 4 * kKiB},
+                                                        {IoOp::kWrite, 64 * kKiB, 8 * kKiB},
+                                                        {IoOp::kFlush, 0, 0}}));
+    EXPECT_EQ(cache_->Stats().capacity_bytes, 0u);
+}
+
+TEST_F(BlockCacheTest, AMissReadsExactlyTheRequestedBlocksAndASecondReadIsServedFromMemory) {
+    Start(Options(CacheMode::kRead));
+    EXPECT_EQ(ReadBytes(3 * kBlock, 4 * kKiB), Stored(3 * kBlock, 4 * kKiB));
+    EXPECT_EQ(device_->Requests(), (std::vector<Record>{{IoOp::kRead, 3 * kBlock, 4 * kKiB}}));
+    EXPECT_EQ(ReadBytes(3 * kBlock, 4 * kKiB), Stored(3 * kBlock, 4 * kKiB));
+    EXPECT_EQ(ReadBytes(4 * kBlock, kKiB), Stored(4 * kBlock, kKiB));  // inside the first one
+    EXPECT_EQ(DeviceRequests(IoOp::kRead), 1u);
+    const CacheStats stats = cache_->Stats();
+    EXPECT_EQ(stats.read_miss_bytes, 4 * kKiB);
+    EXPECT_EQ(stats.read_hit_bytes, 5 * kKiB);
+    EXPECT_EQ(stats.cached_bytes, 64 * kKiB);  // one chunk
+}
+
+TEST_F(BlockCacheTest, AReadPartlyInMemoryGoesToTheLunWhole) {
+    Start(Options(CacheMode::kRead));
+    ReadBytes(4 * kKiB, 4 * kKiB);
+    EXPECT_EQ(ReadBytes(0, 8 * kKiB), Stored(0, 8 * kKiB));
+    EXPECT_EQ(device_->Requests().back(), (Record{IoOp::kRead, 0, 8 * kKiB}));
+    EXPECT_EQ(ReadBytes(0, 8 * kKiB), Stored(0, 8 * kKiB));
+    EXPECT_EQ(DeviceRequests(IoOp::kRead), 2u);
+}
+
+TEST_F(BlockCacheTest, SequentialReadsLoadAheadAndAReadOfBlocksBeingLoadedWaitsForTheLoad) {
+    Start(Options(CacheMode::kRead));
+    device_->HoldCompletions(true);
+    std::vector<uint8_t> a(kMiB), b(kMiB), c(kMiB);
+    auto ra = Read(0, a);
+    auto rb = Read(kMiB, b);  // the stream's second read: [2, 6) MiB is loaded ahead
+    EXPECT_EQ(device_->Requests(), (std::vector<Record>{{IoOp::kRead, 0, kMiB},
+                                                        {IoOp::kRead, 2 * kMiB, kMiB},
+                                                        {IoOp::kRead, 3 * kMiB, kMiB},
+                                                        {IoOp::kRead, 4 * kMiB, kMiB},
+                                                        {IoOp::kRead, 5 * kMiB, kMiB},
+                                                        {IoOp::kRead, kMiB, kMiB}}));
+    auto rc = Read(2 * kMiB, c);
+    EXPECT_EQ(device_->Requests().size(), 6u);  // c waits for the load of [2, 3) MiB
+    device_->Fill(2 * kMiB, Pattern(kMiB, 5));  // what the load will find
+    ASSERT_TRUE(device_->Complete(1));
+    ASSERT_EQ(rc->calls, 1);
+    EXPECT_TRUE(rc->status.ok());
+    EXPECT_EQ(c, Pattern(kMiB, 5));
+    device_->CompleteAll();
+    EXPECT_EQ(ra->calls + rb->calls, 2);
+    EXPECT_EQ(b, Stored(kMiB, kMiB));
+    EXPECT_EQ(cache_->Stats().readahead_bytes, 4 * kMiB);
+}
+
+TEST_F(BlockCacheTest, ALoadOverBlocksAlreadyHeldKeepsThemAndFillsTheRest) {
+    Start(Options(CacheMode::kRead));
+    ReadBytes(2 * kMiB + 100 * kKiB, 8 * kKiB);  // held before the stream reaches them
+    const uint64_t missed = cache_->Stats().read_miss_bytes;
+    std::vector<uint8_t> a(kMiB), b(kMiB);
+    Read(0, a);
+    Read(kMiB, b);  // loads [2, 6) MiB around the held blocks
+    EXPECT_EQ(ReadBytes(2 * kMiB, kMiB), Stored(2 * kMiB, kMiB));
+    EXPECT_EQ(ReadBytes(3 * kMiB, 3 * kMiB), Stored(3 * kMiB, 3 * kMiB));
+    EXPECT_EQ(cache_->Stats().read_hit_bytes, 4 * kMiB);
+    EXPECT_EQ(cache_->Stats().read_miss_bytes, missed + 2 * kMiB);
+}
+
+TEST_F(BlockCacheTest, AFailedLoadSendsTheReadsWaitingForItToTheLun) {
+    Start(Options(CacheMode::kRead));
+    std::vector<uint8_t> a(kMiB), b(kMiB), c(kMiB);
+    Read(0, a);
+    device_->HoldCompletions(true);
+    device_->FailNext(Status::Retryable(EIO, "path gone", Scope::kPath));
+    Read(kMiB, b);  // its loads: the first fails
+    auto rc = Read(2 * kMiB, c);
+    const size_t before = device_->Requests().size();
+    device_->CompleteAll();
+    ASSERT_EQ(rc->calls, 1);
+    EXPECT_TRUE(rc->status.ok());
+    EXPECT_EQ(c, Stored(2 * kMiB, kMiB));
+    EXPECT_GT(device_->Requests().size(), before);  // c read [2, 3) MiB itself
+}
+
+TEST_F(BlockCacheTest, AWriteDropsTheBlocksItCoversSoLaterReadsSeeIt) {
+    Start(Options(CacheMode::kRead));
+    ReadBytes(0, 64 * kKiB);
+    std::vector<uint8_t> data = Pattern(4 * kKiB, 7);
+    auto w = Write(8 * kKiB, data);
+    ASSERT_TRUE(w->status.ok());
+    EXPECT_EQ(Stored(8 * kKiB, 4 * kKiB), data);
+    EXPECT_EQ(ReadBytes(0, 64 * kKiB), Stored(0, 64 * kKiB));
+    EXPECT_EQ(DeviceRequests(IoOp::kRead), 2u);
+    EXPECT_EQ(ReadBytes(0, 8 * kKiB), Stored(0, 8 * kKiB));  // untouched blocks stayed
+    EXPECT_EQ(DeviceRequests(IoOp::kRead), 2u);
+}
+
+TEST_F(BlockCacheTest, ALoadUnderWayAcrossAWriteKeepsNothing) {
+    Start(Options(CacheMode::kRead));
+    std::vector<uint8_t> a(kMiB), b(kMiB);
+    Read(0, a);
+    device_->HoldCompletions(true);
+    Read(kMiB, b);  // loads [2, 6) MiB; the load of [2, 3) is the oldest request held
+    std::vector<uint8_t> data = Pattern(64 * kKiB, 8);
+    auto w = Write(2 * kMiB, data);
+    // The target answers the load with the data from before the write, then takes the write.
+    ASSERT_TRUE(device_->Complete(0));
+    device_->CompleteAll();
+    ASSERT_TRUE(w->status.ok());
+    device_->HoldCompletions(false);
+    EXPECT_EQ(ReadBytes(2 * kMiB, 64 * kKiB), data);
+}
+
+TEST_F(BlockCacheTest, AReadFromTheLunUnderWayAcrossAWriteKeepsNothing) {
+    Start(Options(CacheMode::kRead));
+    device_->HoldCompletions(true);
+    std::vector<uint8_t> old(64 * kKiB);
+    auto r = Read(0, old);
+    std::vector<uint8_t> data = Pattern(64 * kKiB, 3);
+    auto w = Write(0, data);
+    ASSERT_TRUE(device_->Complete(0));  // the read sees the old bytes
+    device_->CompleteAll();
+    ASSERT_TRUE(r->status.ok() && w->status.ok());
+    device_->HoldCompletions(false);
+    EXPECT_EQ(ReadBytes(0, 64 * kKiB), data);
+}
+
+TEST_F(BlockCacheTest, WriteBackCompletesAtOnceAndReadsSeeTheDirtyData) {
+    Start(Options(CacheMode::kWriteBack));
+    std::vector<uint8_t> data = Pattern(12 * kKiB, 4);
+    const std::vector<uint8_t> before = Stored(kKiB, 12 * kKiB);
+    auto w = Write(kKiB, data);
+    ASSERT_EQ(w->calls, 1);
+    EXPECT_TRUE(w->status.ok());
+    EXPECT_TRUE(device_->Requests().empty());
+    EXPECT_EQ(Stored(kKiB, 12 * kKiB), before);
+    EXPECT_EQ(ReadBytes(kKiB, 12 * kKiB), data);
+    EXPECT_TRUE(device_->Requests().empty());
+    EXPECT_EQ(cache_->Stats().dirty_bytes, 12 * kKiB);
+}
+
+TEST_F(BlockCacheTest, AReadFromTheLunShowsDirtyBlocksOverWhatTheLunReturned) {
+    Start(Options(CacheMode::kWriteBack));
+    std::vector<uint8_t> data = Pattern(4 * kKiB, 6);
+    Write(8 * kKiB, data);
+    std::vector<uint8_t> expected = Stored(0, 32 * kKiB);
+    std::copy(data.begin(), data.end(), expected.begin() + 8 * kKiB);
+    EXPECT_EQ(ReadBytes(0, 32 * kKiB), expected);
+    EXPECT_EQ(DeviceRequests(IoOp::kRead), 1u);
+}
+
+TEST_F(BlockCacheTest, FlushWritesBackEveryDirtyBlockThenSendsTheFlush) {
+    Start(Options(CacheMode::kWriteBack));
+    std::vector<uint8_t> a = Pattern(64 * kKiB, 1), b = Pattern(128 * kKiB, 2);
+    std::vector<uint8_t> c = Pattern(4 * kKiB, 3);
+    Write(0, a);
+    Write(64 * kKiB, b);  // adjacent: one request with a
+    Write(10 * kMiB, c);
+    auto f = Flush();
+    ASSERT_EQ(f->calls, 1);
+    EXPECT_TRUE(f->status.ok());
+    EXPECT_EQ(device_->Requests(), (std::vector<Record>{{IoOp::kWrite, 0, 192 * kKiB},
+                                                        {IoOp::kWrite, 10 * kMiB, 4 * kKiB},
+                                                        {IoOp::kFlush, 0, 0}}));
+    EXPECT_EQ(Stored(0, 64 * kKiB), a);
+    EXPECT_EQ(Stored(64 * kKiB, 128 * kKiB), b);
+    EXPECT_EQ(Stored(10 * kMiB, 4 * kKiB), c);
+    EXPECT_EQ(cache_->Stats().dirty_bytes, 0u);
+    EXPECT_EQ(cache_->Stats().written_back_bytes, 196 * kKiB);
+}
+
+TEST_F(BlockCacheTest, FlushWaitsForWriteBacksAlreadyUnderWay) {
+    Start(Options(CacheMode::kWriteBack));
+    std::vector<uint8_t> a = Pattern(4 * kKiB, 1);
+    Write(0, a);
+    device_->HoldCompletions(true);
+    clock_->Advance(std::chrono::seconds(6));
+    cache_->Tick();  // writes [0, 4 KiB) back; held
+    ASSERT_EQ(device_->Pending(), 1u);
+    auto f = Flush();  // nothing dirty left, but the write-back is not done
+    EXPECT_EQ(device_->Pending(), 1u);
+    EXPECT_EQ(f->calls, 0);
+    ASSERT_TRUE(device_->CompleteNext());
+    ASSERT_EQ(device_->Pending(), 1u);
+    EXPECT_EQ(device_->PendingAt(0), (Record{IoOp::kFlush, 0, 0}));
+    device_->CompleteAll();
+    EXPECT_TRUE(f->status.ok());
+}
+
+TEST_F(BlockCacheTest, AFailedWriteBackIsReportedByTheNextFlushOnce) {
+    Start(Options(CacheMode::kWriteBack));
+    std::vector<uint8_t> a = Pattern(4 * kKiB, 1);
+    Write(0, a);
+    device_->FailNext(Status::Fail(EROFS, "write protected"));
+    auto f1 = Flush();
+    ASSERT_EQ(f1->calls, 1);
+    EXPECT_EQ(f1->status.code(), EROFS);
+    auto f2 = Flush();
+    EXPECT_TRUE(f2->status.ok());
+    EXPECT_EQ(cache_->Stats().writeback_errors, 1u);
+    EXPECT_EQ(cache_->Stats().dirty_bytes, 0u);
+}
+
+TEST_F(BlockCacheTest, AWriteThroughRequestIsNotKeptDirtyAndSupersedesDirtyBlocks) {
+    Start(Options(CacheMode::kWriteBack));
+    std::vector<uint8_t> dirty = Pattern(8 * kKiB, 1), direct = Pattern(4 * kKiB, 2);
+    Write(0, dirty);
+    device_->HoldCompletions(true);
+    auto w = Write(0, direct, kIoWriteThrough);
+    EXPECT_EQ(w->calls, 0);  // waits for the LUN
+    EXPECT_EQ(device_->Requests(), (std::vector<Record>{{IoOp::kWrite, 0, 4 * kKiB}}));
+    device_->CompleteAll();
+    EXPECT_TRUE(w->status.ok());
+    device_->HoldCompletions(false);
+    Flush();  // only the dirty blocks the direct write did not cover go back
+    EXPECT_EQ(device_->Requests()[1], (Record{IoOp::kWrite, 4 * kKiB, 4 * kKiB}));
+    std::vector<uint8_t> expected = direct;
+    expected.insert(expected.end(), dirty.begin() + 4 * kKiB, dirty.end());
+    EXPECT_EQ(Stored(0, 8 * kKiB), expected);
+}
+
+TEST_F(BlockCacheTest, TickWritesBackBlocksDirtyForLongerThanTheDelay) {
+    Start(Options(CacheMode::kWriteBack));
+    std::vector<uint8_t> a = Pattern(4 * kKiB, 1), b = Pattern(4 * kKiB, 2);
+    Write(0, a);
+    clock_->Advance(std::chrono::seconds(3));
+    Write(kMiB, b);
+    cache_->Tick();
+    EXPECT_TRUE(device_->Requests().empty());
+    clock_->Advance(std::chrono::seconds(3));  // a is 6 s old, b 3 s
+    cache_->Tick();
+    EXPECT_EQ(device_->Requests(), (std::vector<Record>{{IoOp::kWrite, 0, 4 * kKiB}}));
+    clock_->Advance(std::chrono::seconds(3));
+    cache_->Tick();
+    EXPECT_EQ(device_->Requests().back(), (Record{IoOp::kWrite, kMiB, 4 * kKiB}));
+}
+
+TEST_F(BlockCacheTest, DirtyDataPastHalfTheLimitIsWrittenBackAtTheNextTick) {
+    Start(Options(CacheMode::kWriteBack));  // 4 MiB at most
+    std::vector<uint8_t> a = Pattern(3 * kMiB, 1);
+    Write(0, a);
+    cache_->Tick();
+    EXPECT_EQ(DeviceRequests(IoOp::kWrite), 1u);
+    EXPECT_EQ(Stored(0, 3 * kMiB), a);
+}
+
+TEST_F(BlockCacheTest, AWriteThatWouldPassTheDirtyLimitGoesThrough) {
+    Start(Options(CacheMode::kWriteBack));
+    std::vector<uint8_t> a = Pattern(3 * kMiB, 1), b = Pattern(2 * kMiB, 2);
+    Write(0, a);
+    device_->HoldCompletions(true);
+    auto w = Write(8 * kMiB, b);
+    EXPECT_EQ(w->calls, 0);
+    EXPECT_EQ(device_->Requests(), (std::vector<Record>{{IoOp::kWrite, 8 * kMiB, 2 * kMiB}}));
+    device_->CompleteAll();
+    EXPECT_TRUE(w->status.ok());
+    EXPECT_EQ(cache_->Stats().dirty_bytes, 3 * kMiB);
+}
+
+TEST_F(BlockCacheTest, MemoryStaysWithinCapacityAndDirtyBlocksAreNeverDropped) {
+    CacheOptions o = Options(CacheMode::kWriteBack);
+    o.capacity_bytes = 1 * kMiB;  // 4 shards of 256 KiB
+    o.dirty_max_bytes = 64 * kMiB;
+    Start(o);
+    std::vector<uint8_t> dirty = Pattern(64 * kKiB, 9);
+    Write(0, dirty);
+    for (uint64_t i = 1; i < 64; ++i) ReadBytes(i * 64 * kKiB, 64 * kKiB);
+    EXPECT_LE(cache_->Stats().cached_bytes, 1 * kMiB);
+    EXPECT_GT(cache_->Stats().evicted_bytes, 0u);
+    EXPECT_EQ(ReadBytes(0, 64 * kKiB), dirty);  // still in memory: never written back
+    EXPECT_EQ(DeviceRequests(IoOp::kWrite), 0u);
+}
+
+TEST_F(BlockCacheTest, MisalignedAndOutOfRangeRequestsFailWithEinval) {
+    Start(Options(CacheMode::kRead));
+    std::vector<uint8_t> a(100), b(kBlock);
+    EXPECT_EQ(Read(0, a)->status.code(), EINVAL);
+    EXPECT_EQ(Read(kCapacity, b)->status.code(), EINVAL);
+    EXPECT_TRUE(device_->Requests().empty());
+}
+
+TEST_F(BlockCacheTest, ADiscardGoesThroughAndDropsWhatItCovers) {
+    Start(Options(CacheMode::kWriteBack));
+    ReadBytes(0, 64 * kKiB);
+    std::vector<uint8_t> dirty = Pattern(16 * kKiB, 5);
+    Write(40 * kKiB, dirty);
+    auto outcome = std::make_shared<Outcome>();
+    IoRequest r{IoOp::kDiscard, 16 * kKiB, {}, nullptr};
+    r.discard_length = 32 * kKiB;  // [16, 48) KiB: half of the dirty blocks
+    r.done = [outcome](Status s) {
+        ++outcome->calls;
+        outcome->status = std::move(s);
+    };
+    cache_->Submit(std::move(r));
+    ASSERT_TRUE(outcome->status.ok());
+    std::vector<uint8_t> expected = Stored(0, 64 * kKiB);
+    std::copy(dirty.begin() + 8 * kKiB, dirty.end(), expected.begin() + 48 * kKiB);
+    EXPECT_EQ(ReadBytes(0, 64 * kKiB), expected);
+    EXPECT_EQ(std::vector<uint8_t>(expected.begin() + 16 * kKiB, expected.begin() + 48 * kKiB),
+              std::vector<uint8_t>(32 * kKiB, 0));
+}
+
+TEST_F(BlockCacheTest, ModesHaveNames) {
+    EXPECT_STREQ(CacheModeName(CacheMode::kNone), "none");
+    EXPECT_STREQ(CacheModeName(CacheMode::kRead), "read");
+    EXPECT_STREQ(CacheModeName(CacheMode::kWriteBack), "writeback");
+    EXPECT_EQ(ParseCacheMode("writeback"), CacheMode::kWriteBack);
+    EXPECT_FALSE(ParseCacheMode("write-back").has_value());
+}
+
+}  // namespace
+}  // namespace lunfs
