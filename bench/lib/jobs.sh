@@ -11,8 +11,10 @@
 #   fio_job SCEN TOOL PATHS RUN WORKLOAD   one fio run on DEV_FILE, one row in $tmp/results.tsv
 #   perf_job SCEN PATHS RUN WORKLOAD URL   one iscsi-perf run, one row (read workloads only)
 # A row: scenario tool paths workload run MiB/s IOPS mean_ms p99_ms max_ms errors bytes
-#        daemon_cpu_pct tgtd_cpu_pct command_id path_shares (lunfs: each path's percentage of
-#        the bytes moved, from .lunfs/stats before and after; else -).
+#        daemon_cpu_pct tgtd_cpu_pct command_id path_shares wire_ratio (lunfs: each path's
+#        percentage of the bytes its paths moved, from .lunfs/stats before and after, and those
+#        bytes over fio's: below 1 when its cache served reads again, above when readahead
+#        fetched more than was read; else -).
 # CPU is the daemon's and tgtd's utime+stime from the end of fio's ramp (or its start) to its exit, as a
 # percentage of one core over that time. Commands are kept once each in $tmp/commands.tsv.
 #
@@ -118,9 +120,9 @@ fio_job() {  # SCEN TOOL PATHS RUN WORKLOAD
     wait "$FIO_PID" || rc=$?
     FIO_PID=""
     d1=$(cpu_ticks "$DEV_PID") t1=$(cpu_ticks "$LAB_PID") w1=$(date +%s.%N)
-    local shares=-
+    local shares="- -"
     if [ "$DEV" = lunfs ] && cp "$mnt/.lunfs/stats" "$out.after" 2>/dev/null; then
-        shares=$("$py" "$here/lib/parse.py" shares "$out.before" "$out.after" 2>/dev/null) || shares=-
+        shares=$("$py" "$here/lib/parse.py" shares "$out.before" "$out.after" 2>/dev/null) || shares="- -"
     fi
     local nums
     nums=$("$py" "$here/lib/parse.py" fio "$out" 2>>"$out.err") || {
@@ -133,10 +135,12 @@ fio_job() {  # SCEN TOOL PATHS RUN WORKLOAD
         'BEGIN{ w = b - a; if (w <= 0) w = 1; printf "%.0f\t%.0f", 100*d/hz/w, 100*t/hz/w }')
     local -a n; read -r -a n <<<"$nums"
     [ "$rc" = 0 ] || n[5]=$((n[5] > 0 ? n[5] : 1))
+    local wire; read -r shares wire <<<"$shares"
+    wire=$(awk -v w="$wire" -v f="${n[6]}" 'BEGIN{ if (w ~ /^[0-9]+$/ && f > 0) printf "%.2f", w/f; else print "-" }')
     cmd_id "$cmd"
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$scen" "$tool" "$paths" \
         "$wl" "$run" "${n[0]}" "${n[1]}" "${n[2]}" "${n[3]}" "${n[4]}" "${n[5]}" "${n[6]}" "$pct" \
-        "$CMD_ID" "$shares" >>"$tmp/results.tsv"
+        "$CMD_ID" "$shares	$wire" >>"$tmp/results.tsv"
     note "  $tool $wl run $run: ${n[0]} MiB/s, ${n[1]} IOPS"
 }
 
@@ -159,7 +163,7 @@ perf_job() {  # SCEN PATHS RUN WORKLOAD URL
     local -a n; read -r -a n <<<"$nums"
     local errors=0; [ "$rc" = 0 ] || errors=1
     cmd_id "${argv[*]}"
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t-\t-\t-\t%s\t-\t-\t-\t%s\t-\n' "$scen" iscsi-perf "$paths" "$wl" \
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t-\t-\t-\t%s\t-\t-\t-\t%s\t-\t-\n' "$scen" iscsi-perf "$paths" "$wl" \
         "$run" "${n[0]}" "${n[1]}" "$errors" "$CMD_ID" >>"$tmp/results.tsv"
     note "  iscsi-perf $wl run $run: ${n[0]} MiB/s, ${n[1]} IOPS"
 }

@@ -14,7 +14,7 @@
         failed_requests retries resets path_failures (summed over LUNs and paths)
     parse.py shares BEFORE_JSON AFTER_JSON
         each path's share of the bytes read and written between two lunfs stats snapshots, in
-        percent, in path order: 25/25/25/25
+        percent, in path order (25/25/25/25), then the bytes all paths moved
 Exits 1 with a one-line message on stderr when the input is not what it should be.
 """
 import json
@@ -174,7 +174,8 @@ def cmd_shares(before_path, after_path):
         die("the two snapshots do not have the same paths")
     delta = [a - b for a, b in zip(after, before)]
     total = sum(delta)
-    print("/".join(f"{100 * d / total:.0f}" if total > 0 else "0" for d in delta))
+    shares = "/".join(f"{100 * d / total:.0f}" if total > 0 else "0" for d in delta)
+    print(f"{shares} {total}")
 
 
 def main(argv):
