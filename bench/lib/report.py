@@ -444,14 +444,14 @@ unset object 1
     if not panels:
         return False
     script = f"""
-set terminal pngcairo size 1000,{330 * len(panels) + 40} font 'DejaVu Sans,10'
+set terminal pngcairo size 1000,{360 * len(panels) + 40} font 'DejaVu Sans,10'
 set output '{png}'
 set multiplot layout {len(panels)},1 title "One stream over 4 paths capped at 50 MiB/s: fio 1 MiB, QD8, half reads, half writes; MiB/s per 100 ms"
 set xlabel 'seconds'
 set ylabel 'MiB/s (read + write)'
 set grid
 set yrange [0:*]
-set key bottom right
+set key below horizontal
 {''.join(panels)}
 unset multiplot
 """
