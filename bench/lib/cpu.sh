@@ -7,7 +7,8 @@ CPU_PIDS=${CPU_PIDS:-}
 _cpu_t0=() _cpu_p0=()
 
 _cpu_host() { awk '/^cpu /{idle=$5+$6; tot=0; for(i=2;i<=NF;i++) tot+=$i; print tot, idle; exit}' /proc/stat; }
-_cpu_pid() { awk '{print $14+$15}' "/proc/$1/stat" 2>/dev/null || echo 0; }  # utime+stime of all threads
+# utime+stime of all threads; the fields after the command name, which may hold spaces.
+_cpu_pid() { { sed 's/.*) //' "/proc/$1/stat" 2>/dev/null || echo; } | awk '{print ($12 + $13) + 0}'; }
 
 cpu_mark() {
     read -r _cpu_tot0 _cpu_idle0 < <(_cpu_host)
@@ -32,3 +33,9 @@ cpu_report() {
     done
     echo "$out"
 }
+
+# Per-process figures for the results:
+#   cpu_ticks PID      utime+stime of every thread of PID so far, in clock ticks (0 if gone)
+#   peak_rss_kib PID   VmHWM (the peak resident set) of PID in KiB (0 if gone)
+cpu_ticks() { _cpu_pid "$1"; }
+peak_rss_kib() { awk '/^VmHWM:/{print $2; exit}' "/proc/$1/status" 2>/dev/null || echo 0; }

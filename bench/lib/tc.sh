@@ -6,6 +6,10 @@
 # a full-duplex link, where a write's response does not queue behind the write's own data. A
 # default class, effectively uncapped, carries every other loopback packet.
 #
+#   tc_lock                   takes /tmp/lunfs-tc.lock on descriptor 8 (waits up to 10 minutes):
+#                             whatever else here puts a root qdisc on lo (the integration tests'
+#                             slow ports) takes it too. Held until the shell exits; start long-
+#                             lived children with 8>&- so that they do not hold it
 #   tc_setup                  adds the root and the default class; fails if lo already has a root
 #                             qdisc other than the kernel's default (never replaces one)
 #   tc_cap INDEX PORT MIB_S   adds (or changes) the classes of INDEX (1..126) for PORT at MIB_S
@@ -28,6 +32,11 @@ TC_ADDED=0
 _tc() {
     [ -z "${TC_LOG:-}" ] || echo "tc $*" >>"$TC_LOG"
     tc "$@"
+}
+
+tc_lock() {
+    exec 8>/tmp/lunfs-tc.lock || return 1
+    flock -w 600 8
 }
 
 tc_root_desc() { tc qdisc show dev lo | awk '/ root /{print $2, $3; exit}'; }
