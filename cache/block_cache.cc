@@ -172,6 +172,23 @@ BlockCache::Chunk& BlockCache::GetOrCreateLocked(Shard& shard, uint64_t index) {
     return c;
 }
 
+std::unique_ptr<std::byte[]> BlockCache::NewChunkData() {
+    {
+        std::lock_guard lock(spare_mu_);
+        if (!spare_.empty()) {
+            std::unique_ptr<std::byte[]> data = std::move(spare_.back());
+            spare_.pop_back();
+            return data;
+        }
+    }
+    return std::make_unique_for_overwrite<std::byte[]>(chunk_bytes_);
+}
+
+void BlockCache::DropChunkData(std::unique_ptr<std::byte[]> data) {
+    std::lock_guard lock(spare_mu_);
+    if (spare_.size() < options_.capacity_bytes / chunk_bytes_) spare_.push_back(std::move(data));
+}
+
 void BlockCache::Touch(Shard& shard, Chunk& chunk) {
     shard.lru.splice(shard.lru.begin(), shard.lru, chunk.lru);
 }
@@ -187,6 +204,7 @@ void BlockCache::EvictLocked(Shard& shard) {
         if (c->data) {
             shard.bytes -= chunk_bytes_;
             evicted += chunk_bytes_;
+            DropChunkData(std::move(c->data));
         }
         it = shard.lru.erase(it);
         shard.chunks.erase(c->index);
@@ -205,7 +223,7 @@ void BlockCache::FillLocked(Shard& shard, const Piece& p, const std::vector<iove
     if (fill.none()) return;
     if (!c.data) {
         EvictLocked(shard);  // never this chunk: it is busy
-        c.data = std::make_unique<std::byte[]>(chunk_bytes_);
+        c.data = NewChunkData();
         shard.bytes += chunk_bytes_;
     }
     for (uint32_t b = p.first; b < p.first + p.count; ++b) {
@@ -280,9 +298,28 @@ void BlockCache::TryRead(const std::shared_ptr<ReadOp>& op) {
     done(Status::Ok());
 }
 
-// Reads from the LUN into the caller's buffers, then lays blocks that are newer in memory over
-// what came back and keeps a copy of the rest.
+// Reads from the LUN into the caller's buffers. Where the cache has chunks of the range, it then
+// lays the blocks it holds over what came back (they may be newer) and fills the chunks' other
+// blocks with it; a read that touches no chunk (a random read, the first of a stream) goes
+// through untouched and is not kept: the cache keeps what it loads ahead and what is written.
 void BlockCache::ReadThrough(const std::shared_ptr<ReadOp>& op) {
+    {
+        std::lock_guard lock(stats_mu_);
+        stats_.read_miss_bytes += op->request.Length();
+    }
+    bool any = false;
+    for (const Piece& p : op->pieces) {
+        Shard& shard = ShardOf(p.chunk);
+        std::lock_guard lock(shard.mu);
+        if (shard.chunks.count(p.chunk)) {
+            any = true;
+            break;
+        }
+    }
+    if (!any) {
+        inner_->Submit(std::move(op->request));
+        return;
+    }
     std::vector<uint64_t> epochs;
     for (const Piece& p : op->pieces) {
         Shard& shard = ShardOf(p.chunk);
@@ -290,10 +327,6 @@ void BlockCache::ReadThrough(const std::shared_ptr<ReadOp>& op) {
         Chunk& c = GetOrCreateLocked(shard, p.chunk);
         ++c.pins;
         epochs.push_back(c.epoch);
-    }
-    {
-        std::lock_guard lock(stats_mu_);
-        stats_.read_miss_bytes += op->request.Length();
     }
     IoRequest inner{IoOp::kRead, op->request.offset, op->request.iov, nullptr};
     inner.done = [this, op, epochs = std::move(epochs)](Status s) {
@@ -347,7 +380,7 @@ void BlockCache::Prefetch(ByteRange range) {
             if (!direct) continue;
             if (mark.any() && !c.data) {
                 EvictLocked(shard);
-                c.data = std::make_unique<std::byte[]>(chunk_bytes_);
+                c.data = NewChunkData();
                 shard.bytes += chunk_bytes_;
             }
             for (uint32_t b = p.first; b < p.first + p.count; ++b) {
@@ -366,14 +399,14 @@ void BlockCache::Prefetch(ByteRange range) {
         at = end;
         if (!any) continue;
         if (direct) {
-            if (skipped) load->buffer = std::make_unique<std::byte[]>(skipped);
+            if (skipped) load->buffer = std::make_unique_for_overwrite<std::byte[]>(skipped);
             std::byte* next = load->buffer.get();
             for (size_t i : scratch_at) {
                 iov[i].iov_base = next;
                 next += iov[i].iov_len;
             }
         } else {
-            load->buffer = std::make_unique<std::byte[]>(load->length);
+            load->buffer = std::make_unique_for_overwrite<std::byte[]>(load->length);
             iov = {iovec{load->buffer.get(), load->length}};
         }
         load->direct = direct;

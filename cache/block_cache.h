@@ -154,7 +154,10 @@ class BlockCache final : public BlockDevice {
     void FinishWriteBack(uint64_t seq, uint64_t bytes, const Status& status);
     void ReleaseFlushWaiters();
 
-    // Memory.
+    // Memory. Chunk buffers of evicted chunks are kept for new ones (up to the capacity's worth),
+    // so that the cache's memory is reused rather than churned through the allocator.
+    std::unique_ptr<std::byte[]> NewChunkData();
+    void DropChunkData(std::unique_ptr<std::byte[]> data);
     Chunk& GetOrCreateLocked(Shard& shard, uint64_t index);
     void EvictLocked(Shard& shard);
     void Touch(Shard& shard, Chunk& chunk);
@@ -182,6 +185,9 @@ class BlockCache final : public BlockDevice {
     std::optional<Status> writeback_error_;  // guarded by wb_mu_: for the next flush
 
     std::atomic<uint64_t> dirty_blocks_{0};  // in every shard
+
+    std::mutex spare_mu_;
+    std::vector<std::unique_ptr<std::byte[]>> spare_;  // guarded by spare_mu_
 
     mutable std::mutex stats_mu_;
     CacheStats stats_;  // guarded by stats_mu_ (cached_bytes and dirty_bytes are computed)

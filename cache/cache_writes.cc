@@ -37,7 +37,7 @@ bool BlockCache::WriteBackLocked(Shard& shard, const Piece& p, const std::vector
     ++c.pins;  // not evicted while its data is being allocated
     if (!c.data) {
         EvictLocked(shard);
-        c.data = std::make_unique<std::byte[]>(chunk_bytes_);
+        c.data = NewChunkData();
         shard.bytes += chunk_bytes_;
     }
     --c.pins;
@@ -138,7 +138,7 @@ uint64_t BlockCache::StartWriteBack(bool all, TimePoint older_than) {
                 WriteBackRun run;
                 run.offset = c.index * chunk_bytes_ + uint64_t{b} * block_size_;
                 run.length = uint64_t{e - b} * block_size_;
-                run.buffers.push_back(std::make_unique<std::byte[]>(run.length));
+                run.buffers.push_back(std::make_unique_for_overwrite<std::byte[]>(run.length));
                 std::memcpy(run.buffers.back().get(), c.data.get() + uint64_t{b} * block_size_,
                             run.length);
                 run.iov.push_back(iovec{run.buffers.back().get(), run.length});

@@ -41,6 +41,9 @@ ByteRange Readahead::OnRead(uint64_t offset, uint64_t length, uint64_t limit) {
     }
     s->used = clock_;
     if (end <= s->next) return {};  // behind the stream's head: a re-read, or one overtaken
+    // A stream starts loading ahead only when its second read follows the first closely: reads
+    // landing near one by chance (random ones) do not make it a stream.
+    if (s->window == 0 && offset > s->next + std::max(length, s->last_length)) return {};
     s->next = end;
     s->last_length = length;
     s->loaded_end = std::max(s->loaded_end, s->next);

@@ -4,11 +4,11 @@
 // a read that starts where a stream's last read ended (or a little before or after it, as reads
 // of one stream issued side by side arrive out of order) continues that stream, any other read
 // starts a new one in place of the least recently used. A read that does not reach past the
-// stream's furthest read (a re-read, or a read overtaken by a later one) changes nothing. From a
-// stream's second read on, the window of bytes to keep loaded ahead of it starts at `min_window`
-// (at least four reads' worth) and doubles with every read that finds the window half consumed, up
-// to `max_window`; so a stream read one request at a time keeps every path busy while its reader is
-// between requests.
+// stream's furthest read (a re-read, or a read overtaken by a later one) changes nothing. Once a
+// stream's second read follows its first (starting within a read's length of its end), the window
+// of bytes to keep loaded ahead of it starts at `min_window` (at least four reads' worth) and
+// doubles with every read that finds the window half consumed, up to `max_window`; so a stream read
+// one request at a time keeps every path busy while its reader is between requests.
 #pragma once
 
 #include <cstddef>

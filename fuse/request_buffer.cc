@@ -34,25 +34,37 @@ RequestBufferPool::~RequestBufferPool() {
 std::byte* RequestBufferPool::Get() {
     {
         std::lock_guard lock(mu_);
+        ++out_;
         if (!free_.empty()) {
             std::byte* b = free_.back();
             free_.pop_back();
             return b;
         }
     }
-    return MapAligned();
+    std::byte* b = MapAligned();
+    if (!b) {
+        std::lock_guard lock(mu_);
+        --out_;
+    }
+    return b;
 }
 
 void RequestBufferPool::Put(std::byte* buffer) {
     if (!buffer) return;
     {
         std::lock_guard lock(mu_);
+        --out_;
         if (free_.size() < keep_) {
             free_.push_back(buffer);
             return;
         }
     }
     munmap(buffer, kBytes);
+}
+
+bool RequestBufferPool::CanLend() const {
+    std::lock_guard lock(mu_);
+    return out_ < lend_;
 }
 
 CurrentRequest& ThisWorkersRequest() {
@@ -63,7 +75,8 @@ CurrentRequest& ThisWorkersRequest() {
 std::shared_ptr<const std::byte> TakeRequestBuffer(const void* data) {
     CurrentRequest& current = ThisWorkersRequest();
     const auto* p = static_cast<const std::byte*>(data);
-    if (!current.buffer || p < current.buffer || p >= current.buffer + current.size) {
+    if (!current.buffer || p < current.buffer || p >= current.buffer + current.size ||
+        !current.pool->CanLend()) {
         return nullptr;
     }
     std::byte* buffer = current.buffer;

@@ -18,8 +18,10 @@ namespace lunfs {
 class RequestBufferPool {
   public:
     static constexpr size_t kBytes = 2u << 20;  // a 1 MiB write and its headers, with room
-    // Buffers kept for reuse at most; beyond it, returned ones are unmapped.
-    explicit RequestBufferPool(size_t keep = 32) : keep_(keep) {}
+    // `keep`: buffers kept for reuse at most (beyond it, returned ones are unmapped). `lend`:
+    // buffers out at most before TakeRequestBuffer declines, so that writes in flight cannot
+    // pin more than that many.
+    explicit RequestBufferPool(size_t keep = 8, size_t lend = 12) : keep_(keep), lend_(lend) {}
     ~RequestBufferPool();
     RequestBufferPool(const RequestBufferPool&) = delete;
     RequestBufferPool& operator=(const RequestBufferPool&) = delete;
@@ -27,11 +29,15 @@ class RequestBufferPool {
     // A buffer of kBytes, or nullptr when memory is exhausted. Thread-safe.
     std::byte* Get();
     void Put(std::byte* buffer);
+    // Whether one more buffer may be lent out to a write.
+    bool CanLend() const;
 
   private:
     const size_t keep_;
-    std::mutex mu_;
+    const size_t lend_;
+    mutable std::mutex mu_;
     std::vector<std::byte*> free_;  // guarded by mu_
+    size_t out_ = 0;                // guarded by mu_: handed out by Get, not yet Put back
 };
 
 // The current FUSE worker's request buffer, as the worker loop publishes it while a request is

@@ -83,7 +83,9 @@ const std::vector<MountOption>& Table() {
         {"readahead", "", "KIB",
          "Most a sequential stream is loaded ahead of its reader (0: no readahead)",
          &L::readahead_kib, 0, 1048576},
-        {"fuse-threads", "", "N", "FUSE worker threads at most", &M::fuse_threads, 1, 256},
+        {"fuse-threads", "", "N",
+         "FUSE worker threads (they only hand requests on: a few are enough)", &M::fuse_threads, 1,
+         256},
         {"metrics", "", "HOST:PORT",
          "Serve Prometheus metrics on this address (loopback only unless metrics-allow-remote; "
          "port 0 picks one, shown by lunfs status)",

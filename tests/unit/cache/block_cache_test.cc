@@ -113,26 +113,39 @@ TEST_F(BlockCacheTest, ModeNonePassesEveryRequestThroughUnchanged) {
     EXPECT_EQ(cache_->Stats().capacity_bytes, 0u);
 }
 
-TEST_F(BlockCacheTest, AMissReadsExactlyTheRequestedBlocksAndASecondReadIsServedFromMemory) {
+TEST_F(BlockCacheTest, AReadOutsideAnyStreamGoesToTheLunForExactlyItsBlocksAndIsNotKept) {
     Start(Options(CacheMode::kRead));
     EXPECT_EQ(ReadBytes(3 * kBlock, 4 * kKiB), Stored(3 * kBlock, 4 * kKiB));
     EXPECT_EQ(device_->Requests(), (std::vector<Record>{{IoOp::kRead, 3 * kBlock, 4 * kKiB}}));
     EXPECT_EQ(ReadBytes(3 * kBlock, 4 * kKiB), Stored(3 * kBlock, 4 * kKiB));
-    EXPECT_EQ(ReadBytes(4 * kBlock, kKiB), Stored(4 * kBlock, kKiB));  // inside the first one
-    EXPECT_EQ(DeviceRequests(IoOp::kRead), 1u);
+    EXPECT_EQ(DeviceRequests(IoOp::kRead), 2u);
     const CacheStats stats = cache_->Stats();
-    EXPECT_EQ(stats.read_miss_bytes, 4 * kKiB);
-    EXPECT_EQ(stats.read_hit_bytes, 5 * kKiB);
-    EXPECT_EQ(stats.cached_bytes, 64 * kKiB);  // one chunk
+    EXPECT_EQ(stats.read_miss_bytes, 8 * kKiB);
+    EXPECT_EQ(stats.read_hit_bytes, 0u);
+    EXPECT_EQ(stats.cached_bytes, 0u);
 }
 
-TEST_F(BlockCacheTest, AReadPartlyInMemoryGoesToTheLunWhole) {
+TEST_F(BlockCacheTest, ReadsOfBlocksLoadedAheadAreServedFromMemory) {
     Start(Options(CacheMode::kRead));
-    ReadBytes(4 * kKiB, 4 * kKiB);
-    EXPECT_EQ(ReadBytes(0, 8 * kKiB), Stored(0, 8 * kKiB));
+    ReadBytes(0, kMiB);
+    ReadBytes(kMiB, kMiB);  // loads [2, 6) MiB
+    EXPECT_EQ(cache_->Stats().cached_bytes, 4 * kMiB);
+    EXPECT_EQ(ReadBytes(2 * kMiB + 3 * kBlock, 4 * kKiB), Stored(2 * kMiB + 3 * kBlock, 4 * kKiB));
+    EXPECT_EQ(ReadBytes(5 * kMiB, 64 * kKiB), Stored(5 * kMiB, 64 * kKiB));
+    EXPECT_EQ(cache_->Stats().read_hit_bytes, 68 * kKiB);
+    EXPECT_EQ(cache_->Stats().read_miss_bytes, 2 * kMiB);
+}
+
+TEST_F(BlockCacheTest, AReadPartlyInMemoryGoesToTheLunWholeAndFillsTheChunk) {
+    Start(Options(CacheMode::kWriteBack));
+    std::vector<uint8_t> dirty = Pattern(4 * kKiB, 2);
+    Write(4 * kKiB, dirty);
+    std::vector<uint8_t> expected = Stored(0, 8 * kKiB);
+    std::copy(dirty.begin(), dirty.end(), expected.begin() + 4 * kKiB);
+    EXPECT_EQ(ReadBytes(0, 8 * kKiB), expected);
     EXPECT_EQ(device_->Requests().back(), (Record{IoOp::kRead, 0, 8 * kKiB}));
-    EXPECT_EQ(ReadBytes(0, 8 * kKiB), Stored(0, 8 * kKiB));
-    EXPECT_EQ(DeviceRequests(IoOp::kRead), 2u);
+    EXPECT_EQ(ReadBytes(0, 8 * kKiB), expected);
+    EXPECT_EQ(DeviceRequests(IoOp::kRead), 1u);
 }
 
 TEST_F(BlockCacheTest, SequentialReadsLoadAheadAndAReadOfBlocksBeingLoadedWaitsForTheLoad) {
@@ -191,15 +204,19 @@ TEST_F(BlockCacheTest, AFailedLoadSendsTheReadsWaitingForItToTheLun) {
 
 TEST_F(BlockCacheTest, AWriteDropsTheBlocksItCoversSoLaterReadsSeeIt) {
     Start(Options(CacheMode::kRead));
-    ReadBytes(0, 64 * kKiB);
+    ReadBytes(0, kMiB);
+    ReadBytes(kMiB, kMiB);  // loads [2, 6) MiB
+    const uint64_t at = 2 * kMiB;
     std::vector<uint8_t> data = Pattern(4 * kKiB, 7);
-    auto w = Write(8 * kKiB, data);
+    auto w = Write(at + 8 * kKiB, data);
     ASSERT_TRUE(w->status.ok());
-    EXPECT_EQ(Stored(8 * kKiB, 4 * kKiB), data);
-    EXPECT_EQ(ReadBytes(0, 64 * kKiB), Stored(0, 64 * kKiB));
-    EXPECT_EQ(DeviceRequests(IoOp::kRead), 2u);
-    EXPECT_EQ(ReadBytes(0, 8 * kKiB), Stored(0, 8 * kKiB));  // untouched blocks stayed
-    EXPECT_EQ(DeviceRequests(IoOp::kRead), 2u);
+    EXPECT_EQ(Stored(at + 8 * kKiB, 4 * kKiB), data);
+    const uint64_t missed = cache_->Stats().read_miss_bytes;
+    EXPECT_EQ(ReadBytes(at, 64 * kKiB), Stored(at, 64 * kKiB));  // the chunk lost the blocks
+    EXPECT_EQ(cache_->Stats().read_miss_bytes, missed + 64 * kKiB);
+    const uint64_t hit = cache_->Stats().read_hit_bytes;
+    EXPECT_EQ(ReadBytes(at + 32 * kKiB, 8 * kKiB), Stored(at + 32 * kKiB, 8 * kKiB));
+    EXPECT_EQ(cache_->Stats().read_hit_bytes, hit + 8 * kKiB);  // untouched blocks stayed
 }
 
 TEST_F(BlockCacheTest, ALoadUnderWayAcrossAWriteKeepsNothing) {
@@ -371,7 +388,7 @@ TEST_F(BlockCacheTest, MemoryStaysWithinCapacityAndDirtyBlocksAreNeverDropped) {
     Start(o);
     std::vector<uint8_t> dirty = Pattern(64 * kKiB, 9);
     Write(0, dirty);
-    for (uint64_t i = 1; i < 64; ++i) ReadBytes(i * 64 * kKiB, 64 * kKiB);
+    for (uint64_t i = 1; i < 16; ++i) ReadBytes(i * kMiB, kMiB);  // a stream loaded ahead
     EXPECT_LE(cache_->Stats().cached_bytes, 1 * kMiB);
     EXPECT_GT(cache_->Stats().evicted_bytes, 0u);
     EXPECT_EQ(ReadBytes(0, 64 * kKiB), dirty);  // still in memory: never written back
