@@ -1,7 +1,8 @@
 # Path faults with nft on loopback (sourced by bench/run).
 #
-#   fault_on drop|reset PORT   black-holes (drop) or resets (reject with tcp reset) every packet
-#                              to and from PORT, in a table of our own
+#   fault_on drop|reset PORT   black-holes (drop) every packet to and from PORT, or answers every
+#                              packet to PORT with a TCP reset (the RSTs, and what the target
+#                              sends, pass and meet our closed socket), in a table of our own
 #   fault_off                  deletes that table (nothing if there is none)
 #
 # The table is named lunfs_test_<our pid>_bench<n>, the convention tools/sweep knows: should this
@@ -23,7 +24,8 @@ fault_on() {
     FAULT_TABLE=lunfs_test_$$_bench$_fault_n
     local rules="add table inet $FAULT_TABLE
 add chain inet $FAULT_TABLE out { type filter hook output priority 0; }
-add rule inet $FAULT_TABLE out tcp dport $port $verdict
+add rule inet $FAULT_TABLE out tcp dport $port $verdict"
+    [ "$kind" = reset ] || rules="$rules
 add rule inet $FAULT_TABLE out tcp sport $port $verdict"
     [ -z "${FAULT_LOG:-}" ] || printf 'nft -f - <<EOF\n%s\nEOF\n' "$rules" >>"$FAULT_LOG"
     nft -f - <<<"$rules"

@@ -24,8 +24,12 @@ PortFault::PortFault(const std::vector<int>& ports, bool drop) {
     for (int port : ports) {
         rules += "add rule inet " + table_ + " out tcp dport " + std::to_string(port) + " " +
                  verdict + "\n";
-        rules += "add rule inet " + table_ + " out tcp sport " + std::to_string(port) + " " +
-                 verdict + "\n";
+        // A reset answers our packets with RST, which must reach us: the target's packets, RSTs
+        // included, pass (and meet our closed socket, which resets the target's side too).
+        if (drop) {
+            rules += "add rule inet " + table_ + " out tcp sport " + std::to_string(port) + " " +
+                     verdict + "\n";
+        }
     }
     const std::string file = "/tmp/" + table_ + ".nft";
     {

@@ -19,7 +19,8 @@ namespace lunfs::test {
 std::string NextFaultName();
 
 // nft rules that make some lab ports fail, removed on destruction. `drop` black-holes the
-// traffic; otherwise every packet is answered with a TCP reset.
+// traffic; otherwise every packet sent to the ports is answered with a TCP reset (the target's
+// own packets pass, so the initiator's socket is the one that sees the reset).
 class PortFault {
   public:
     PortFault(const std::vector<int>& ports, bool drop);
