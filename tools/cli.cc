@@ -10,6 +10,7 @@
 #include "tools/admin_commands.h"
 #include "tools/copy_command.h"
 #include "tools/discover_command.h"
+#include "tools/exit_codes.h"
 #include "tools/man_page.h"
 #include "tools/mount_command.h"
 #include "tools/mount_config.h"
@@ -18,8 +19,6 @@
 namespace lunfs {
 
 namespace {
-
-constexpr int kExitBadInput = 2;
 
 const std::map<std::string, std::vector<Example>>& AllExamples() {
     static const std::map<std::string, std::vector<Example>> examples = {

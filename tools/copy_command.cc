@@ -21,14 +21,13 @@
 #include <vector>
 
 #include "tools/discover_command.h"
+#include "tools/exit_codes.h"
 #include "tools/status_view.h"
 
 namespace lunfs {
 
 namespace {
 
-constexpr int kExitFailed = 1;
-constexpr int kExitBadInput = 2;
 constexpr size_t kAlign = 4096;
 
 // A file opened twice: with O_DIRECT where the file system allows it (aligned requests skip the

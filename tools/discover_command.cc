@@ -7,14 +7,12 @@
 #include <nlohmann/json.hpp>
 
 #include "paths/iscsi_url.h"
+#include "tools/exit_codes.h"
 #include "tools/secret.h"
 
 namespace lunfs {
 
 namespace {
-
-constexpr int kExitFailed = 1;
-constexpr int kExitBadInput = 2;
 
 // The portal to discover: a LUN URL, a portal URL (no target) or host[:port].
 Result<IscsiUrl> ParsePortal(std::string text) {

@@ -21,6 +21,7 @@
 #include "engine/multipath_device.h"
 #include "fuse/lun_fs.h"
 #include "fuse/session.h"
+#include "tools/exit_codes.h"
 #include "tools/logging.h"
 #include "tools/lun_setup.h"
 #include "tools/metrics_server.h"
@@ -30,9 +31,6 @@
 namespace lunfs {
 
 namespace {
-
-constexpr int kExitFailed = 1;
-constexpr int kExitBadInput = 2;
 
 // Where the outcome of mounting goes: stderr in the foreground; in the background, a pipe to the
 // parent process, which prints it and exits with it.

@@ -15,7 +15,12 @@
 
 namespace lunfs::test {
 
-std::string LunfsBinary() { return LUNFS_BINARY; }
+std::string LunfsBinary() {
+    // LUNFS_BINARY in the environment runs the tests against another build of the daemon (one
+    // under AddressSanitizer, say).
+    const char* other = std::getenv("LUNFS_BINARY");
+    return other && *other ? other : LUNFS_BINARY;
+}
 std::string SourceDir() { return LUNFS_SOURCE_DIR; }
 std::string TestIscsiBinary() { return LUNFS_TEST_ISCSI; }
 

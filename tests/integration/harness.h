@@ -124,7 +124,7 @@ class IntegrationTest : public ::testing::Test {
 void WriteFile(const std::string& path, const std::vector<char>& data, uint64_t offset = 0,
                uint64_t size = 0);
 
-std::string LunfsBinary();
+std::string LunfsBinary();  // the daemon under test: $LUNFS_BINARY, else this build's
 std::string SourceDir();
 std::string TestIscsiBinary();  // lunfs_test_iscsi, a second initiator for tests
 
