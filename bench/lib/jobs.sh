@@ -1,13 +1,18 @@
 # What bench/run measures with, and how each measurement is recorded (sourced by bench/run).
 #
 # The "device" under test is one of:
-#   lunfs      dev_lunfs_mount POLICY N   lunfs over the first N portals, file $mnt/lun1
+#   lunfs      dev_lunfs_mount POLICY N [OPTION...]
+#                                         lunfs over the first N portals, file $mnt/lun1, with
+#                                         those mount options besides --policy
 #   qsd        dev_qsd_start I            QEMU's storage daemon: libiscsi on portal I, exported as
 #                                         a file with its own FUSE export ($tmp/qsd.img)
 #   iscsi-perf (no device: libiscsi's own load generator, reads only; see perf_job)
 # dev_stop ends whichever is up. DEV_FILE is the file to measure, DEV_PID its process.
 #
-# Workloads are RW:BS:QD (fio's rw, block size, iodepth): read:1M:8, randwrite:4k:16, ...
+# Workloads are RW:BS:QD (fio's rw, block size, iodepth): read:1M:8, randwrite:4k:16, ...; or
+# RW:BS:QD:SIZE, over the first SIZE bytes of the file only (fio's --size), each run after an
+# unmeasured pass that reads them in order (128 KiB, QD1), which loads them into a cache that
+# keeps what it reads ahead of a stream: randread:4k:16:32M.
 #   fio_job SCEN TOOL PATHS RUN WORKLOAD   one fio run on DEV_FILE, one row in $tmp/results.tsv
 #   perf_job SCEN PATHS RUN WORKLOAD URL   one iscsi-perf run, one row (read workloads only)
 # A row: scenario tool paths workload run MiB/s IOPS mean_ms p99_ms max_ms errors bytes
@@ -34,10 +39,11 @@ cmd_id() {  # COMMAND: sets CMD_ID to its number, recording it the first time (n
     CMD_ID=${CMD_IDS[$c]}
 }
 
-dev_lunfs_mount() {  # POLICY N
+dev_lunfs_mount() {  # POLICY N [OPTION...]
     local policy=$1 n=$2 extra=()
+    shift 2
     [ "$policy" != round-robin ] || extra=(--rr-switch-every 1000)
-    local args=(mount --policy "$policy" "${extra[@]}" --log-file "$tmp/lunfs.log" "$mnt" "${urls[@]:0:n}")
+    local args=(mount --policy "$policy" "${extra[@]}" "$@" --log-file "$tmp/lunfs.log" "$mnt" "${urls[@]:0:n}")
     echo "lunfs ${args[*]}" >>"$tmp/log.txt"
     "$lunfs" "${args[@]}" 2>"$tmp/mount.err" 8>&- || die "lunfs mount failed: $(tail -n1 "$tmp/mount.err")"
     DEV=lunfs DEV_FILE=$mnt/lun1 DEV_POLICY=$policy DEV_PATHS=$n
@@ -90,10 +96,10 @@ dev_stop() {
 
 # fio_cmd WORKLOAD FILE OUT [extra fio options]: prints the fio command line.
 fio_cmd() {
-    local rw bs qd
-    IFS=: read -r rw bs qd <<<"$1"
+    local rw bs qd size
+    IFS=: read -r rw bs qd size <<<"$1"
     echo "fio --name=bench --filename=$2 --ioengine=libaio --direct=1 --rw=$rw --bs=$bs" \
-        "--iodepth=$qd --time_based --runtime=$runtime$([ "$ramp" = 0 ] || echo " --ramp_time=$ramp")" \
+        "--iodepth=$qd${size:+ --size=$size} --time_based --runtime=$runtime$([ "$ramp" = 0 ] || echo " --ramp_time=$ramp")" \
         "--output-format=json --output=$3${4:+ $4}"
 }
 
@@ -107,10 +113,20 @@ run_bg() {  # OUT COMMAND...
     return "$rc"
 }
 
+# fio_warm SIZE OUT: reads the first SIZE bytes of DEV_FILE once, in order; not measured.
+fio_warm() {
+    local argv=(fio --name=warm "--filename=$DEV_FILE" --ioengine=libaio --direct=1 --rw=read
+        --bs=128k --iodepth=1 "--size=$1")
+    echo "${argv[*]}" >>"$tmp/log.txt"
+    run_bg "$2" "${argv[@]}" || note "  the pass over the first $1 failed: $(grep -v '^ *$' "$2" | tail -n1)"
+}
+
 fio_job() {  # SCEN TOOL PATHS RUN WORKLOAD
     local scen=$1 tool=$2 paths=$3 run=$4 wl=$5 out=$tmp/fio/$1-$2-$3-$5-$4.json rc=0
     local cmd; cmd=$(fio_cmd "$wl" "$DEV_FILE" OUT.json)
     local -a argv; read -r -a argv <<<"$(fio_cmd "$wl" "$DEV_FILE" "$out")"
+    local size=${wl#*:*:*:}
+    [ "$size" = "$wl" ] || fio_warm "$size" "$out.warm"
     [ "$DEV" != lunfs ] || cp "$mnt/.lunfs/stats" "$out.before" 2>/dev/null || true
     "${argv[@]}" >"$out.err" 2>&1 &
     FIO_PID=$!

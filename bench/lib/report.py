@@ -4,8 +4,9 @@
     report.py TMPDIR RESULTS.md
 
 TMPDIR holds meta.env, scenarios.tsv, results.tsv, rss.tsv, timeline.tsv, commands.tsv,
-calibration.tsv, classes.tsv, tl/*.dat and, with the micro-benchmarks, micro.json (see
-bench/run and bench/lib/jobs.sh for their columns). Plots go beside RESULTS.md as
+calibration.tsv, classes.tsv, tl/*.dat, stats-<scenario>-<tool>.json (lunfs's stats at the end
+of each mount) and, with the micro-benchmarks, micro.json (see bench/run and
+bench/lib/jobs.sh for their columns). Plots go beside RESULTS.md as
 <stem>-capped.png, -uncapped.png, -random.png and -failover.png (those with data).
 """
 import json
@@ -30,6 +31,7 @@ SCEN_TITLES = {
     "u1": "1 path, uncapped",
     "u4": "4 paths, uncapped",
 }
+CAPPED = ("c1", "c2", "c4", "cu")
 # A single-path peer measured in another scenario stands in where it would see the same path.
 BORROW = {"c2": "c1", "c4": "c1", "u4": "u1"}
 SEQ = ["read:1M:1", "read:1M:8", "write:1M:1", "write:1M:8"]
@@ -64,8 +66,8 @@ def ratio(a, b):
 
 
 def wl_title(wl):
-    rw, bs, qd = wl.split(":")
-    return f"{rw} {bs} QD{qd}"
+    rw, bs, qd, *size = wl.split(":")
+    return f"{rw} {bs} QD{qd}" + (f" over the first {size[0]}" if size else "")
 
 
 class Data:
@@ -256,16 +258,16 @@ def cpu_table(d):
 
 
 def rss_table(d):
-    if not d.rss:
-        return []
     peak = {}
     for s, tool, paths, kib, _ in d.rss:
+        if s == "cache":
+            continue  # in the cache's own table, beside each mount's --cache-size
         key = (TOOL_TITLES.get(tool, tool), paths)
         peak[key] = max(peak.get(key, 0), int(kib))
     out = ["| daemon | paths | peak RSS (VmHWM) MiB |", "| --- | ---: | ---: |"]
     for (tool, paths), kib in sorted(peak.items()):
         out.append(f"| {tool} | {paths} | {kib / 1024:.1f} |")
-    return out
+    return out if peak else []
 
 
 def micro_table(d):
@@ -292,7 +294,7 @@ def shares_table(d):
            "| --- | --- | --- | --- | --- | ---: |"]
     for s in d.order:
         meta = d.scenarios[s]
-        if not s.startswith("c") or meta["paths"] == "1":
+        if s not in CAPPED or meta["paths"] == "1":
             continue
         caps = [float(c) for c in meta["caps"].split("/")]
         ideal = "/".join(f"{100 * c / sum(caps):.0f}" for c in caps)
@@ -312,7 +314,7 @@ def serial_table(d):
            "measured ÷ estimate |", "| --- | --- | ---: | ---: | ---: | ---: | ---: |"]
     for s in d.order:
         meta = d.scenarios[s]
-        if not s.startswith("c"):
+        if s not in CAPPED:
             continue
         ref = "u1" if meta["paths"] == "1" else "u4"
         for wl in ("read:1M:1", "write:1M:1"):
@@ -324,6 +326,79 @@ def serial_table(d):
             out.append(f"| {s} | {wl_title(wl)} | {meta['limit']:.0f} | {u:.1f} ({ref}) | {est:.1f} | "
                        f"{v:.1f} | {v / est:.2f} |")
     return out if len(out) > 2 else []
+
+
+def cache_title(tool):
+    """A cache scenario's tool, MODE-SIZE or none: "read, 64 MiB", "none"."""
+    mode, _, mib = tool.partition("-")
+    return f"{mode}, {mib} MiB" if mib else mode
+
+
+def cache_held_mib(d, tool):
+    """What the mount's cache held when its I/O was done (its .lunfs/stats), in MiB."""
+    try:
+        with open(os.path.join(d.tmp, f"stats-cache-{tool}.json"), encoding="utf-8") as f:
+            luns = json.load(f).get("luns", [])
+        return sum(int(lun["cache"]["cached_bytes"]) for lun in luns) / (1 << 20)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+def cache_mounts(d):
+    """The cache scenario's mounts (tools) and workloads, in the order they ran."""
+    keys = [k for k in d.runs if k[0] == "cache"]
+    return list(dict.fromkeys(t for _, t, _ in keys)), list(dict.fromkeys(w for _, _, w in keys))
+
+
+def cache_table(d):
+    """The same workloads on a mount per cache mode, each against the mount without a cache."""
+    tools, wls = cache_mounts(d)
+    if not tools:
+        return []
+    others = [t for t in tools if t != "none"] if "none" in tools else []
+    names = " / ".join(cache_title(t) for t in tools)
+    head = ["I/O", "unit"] + [cache_title(t) for t in tools]
+    head += [f"{cache_title(t)} ÷ none" for t in others]
+    head += [f"LUN bytes ÷ fio bytes ({names})", f"daemon CPU % of a core ({names})"]
+    out = ["| " + " | ".join(head) + " |",
+           "| " + " | ".join(["---"] * 2 + ["---:"] * (len(tools) + len(others)) + ["---:"] * 2) + " |"]
+    for wl in wls:
+        field = "iops" if wl.startswith("rand") else "mibs"
+        values, cells, wire, cpu = {}, [], [], []
+        for t in tools:
+            values[t], runs, _ = d.cell("cache", t, wl, field)
+            text = fmt(values[t], 0 if field == "iops" else 1)
+            if any(r["errors"] for r in runs):
+                text += " **errors**"
+            cells.append(text)
+            wire.append(fmt(median(num(r["wire"]) for r in runs), 2))
+            cpu.append(fmt(median(r["cpu"] for r in runs), 0))
+        cells += [fmt(ratio(values[t], values["none"]), 2) for t in others]
+        row = [wl_title(wl), "IOPS" if field == "iops" else "MiB/s"] + cells
+        row += [" / ".join(wire), " / ".join(cpu)]
+        out.append("| " + " | ".join(row) + " |")
+    return out
+
+
+def cache_memory_table(d):
+    """Each cache mount's peak RSS beside its --cache-size."""
+    tools, wls = cache_mounts(d)
+    peak = {r[1]: int(r[3]) for r in d.rss if r[0] == "cache"}
+    if not peak:
+        return []
+    out = ["| mount | `--cache-size` MiB | I/O it ran | peak RSS (VmHWM) MiB | "
+            "over none's MiB | cache held at the end MiB |",
+            "| --- | ---: | --- | ---: | ---: | ---: |"]
+    for t in tools:
+        if t not in peak:
+            continue
+        mode, _, mib = t.partition("-")
+        ran = [w for w in wls if ("cache", t, w) in d.runs]
+        what = "every I/O above" if ran == wls else ", ".join(wl_title(w) for w in ran)
+        over = None if t == "none" or "none" not in peak else (peak[t] - peak["none"]) / 1024
+        out.append(f"| {mode} | {mib or '-'} | {what} | {peak[t] / 1024:.1f} | {fmt(over)} | "
+                   f"{fmt(cache_held_mib(d, t))} |")
+    return out
 
 
 def per_run_table(d):
@@ -483,7 +558,7 @@ def document(d, plots, stem):
     g = goals(d)
     if g:
         out += ["## Goals", ""] + g + [""]
-    seq, _ = throughput_table(d, [s for s in d.order if s.startswith("c")], SEQ, "mibs", "MiB/s")
+    seq, _ = throughput_table(d, [s for s in d.order if s in CAPPED], SEQ, "mibs", "MiB/s")
     if seq:
         out += ["## Sequential 1 MiB, one stream, capped paths (MiB/s)", ""]
         if "capped" in plots:
@@ -511,6 +586,28 @@ def document(d, plots, stem):
         if "random" in plots:
             out += [f"![random]({os.path.basename(plots['random'])})", ""]
         out += rnd + [""]
+    ct = cache_table(d)
+    if ct:
+        meta = d.scenarios.get("cache", {})
+        whole = any(w.startswith("rand") and w.count(":") == 2 for w in cache_mounts(d)[1])
+        out += ["## Block cache", "",
+                f"lunfs spread over {meta.get('paths', '?')} paths capped at "
+                f"{meta.get('caps', '?')} MiB/s (limit {fmt(meta.get('limit'), 0)}), one mount "
+                "per `--cache` mode (`--cache-size` as in the column, readahead at its default), "
+                "each running the same workloads, runs interleaved across them. fio reads with "
+                "`O_DIRECT`, so the kernel's page cache holds nothing: what is cached is in the "
+                "daemon. A workload *over the first* part of the LUN comes, in each run, after an "
+                "unmeasured pass that reads that part in order (fio, 128 KiB, QD1): lunfs keeps "
+                "what it loads ahead of a stream, not what a random read missed."
+                + (" The random reads over the whole LUN nearly all miss: they show what the "
+                   "cache costs." if whole else "")
+                + " *÷ none* is a mode over the mount without a cache; *LUN bytes ÷ fio bytes* is "
+                "under 1 where reads were served from memory, over 1 where readahead fetched more "
+                "than was read.", ""] + ct + [
+                "", "Peak RSS (`VmHWM` of the daemon in `/proc/PID/status`) of each mount over "
+                "everything it ran, beside its `--cache-size`; *over none's* is what it held "
+                "beyond the mount without a cache; *cache held* is the cache's own count "
+                "(`.lunfs/stats`) once its I/O was done.", ""] + cache_memory_table(d) + [""]
     tl = timeline_table(d)
     if tl:
         out += ["## Failover timeline", "",
@@ -565,7 +662,7 @@ def main():
     results = sys.argv[2]
     stem = results[:-3] if results.endswith(".md") else results
     plots = {}
-    capped = [s for s in d.order if s.startswith("c")]
+    capped = [s for s in d.order if s in CAPPED]
     uncapped = [s for s in d.order if s.startswith("u")]
     specs = [
         ("capped", capped, SEQ, "mibs", "Sequential 1 MiB, one stream, capped paths", "MiB/s"),
@@ -583,7 +680,7 @@ def main():
         f.write(text)
     # The summary: goals and the main tables.
     for section in text.split("\n## ")[1:]:
-        if section.startswith(("Goals", "Sequential", "Random", "Failover")):
+        if section.startswith(("Goals", "Sequential", "Random", "Block cache", "Failover")):
             print("## " + "\n".join(l for l in section.splitlines() if not l.startswith("![")))
     print(f"results: {results}")
     for p in plots.values():
