@@ -40,6 +40,20 @@ uint32_t ChunkBytes(uint32_t wanted, uint32_t block_size) {
 
 }  // namespace
 
+namespace {
+
+// The readahead window fitted to the cache: at most a quarter of it, or the bytes loaded ahead
+// would push out what was loaded before the reader got there (several streams share the cache,
+// and each shard holds its share of it).
+ReadaheadOptions FitReadahead(const CacheOptions& o) {
+    ReadaheadOptions r = o.readahead;
+    r.max_window = std::min(r.max_window, o.capacity_bytes / 4);
+    r.min_window = std::min(r.min_window, r.max_window);
+    return r;
+}
+
+}  // namespace
+
 BlockCache::BlockCache(std::shared_ptr<BlockDevice> inner, CacheOptions options,
                        std::shared_ptr<Clock> clock)
     : inner_(std::move(inner)),
@@ -48,7 +62,7 @@ BlockCache::BlockCache(std::shared_ptr<BlockDevice> inner, CacheOptions options,
       chunk_bytes_(ChunkBytes(options.chunk_bytes, block_size_)),
       blocks_per_chunk_(chunk_bytes_ / block_size_),
       clock_(std::move(clock)),
-      readahead_(options.readahead) {
+      readahead_(FitReadahead(options)) {
     for (unsigned i = 0; i < std::max(1u, options_.shards); ++i) {
         shards_.push_back(std::make_unique<Shard>());
     }

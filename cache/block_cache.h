@@ -64,7 +64,7 @@ struct CacheOptions {
     uint64_t capacity_bytes = 64ull << 20;
     uint32_t chunk_bytes = 64u << 10;  // at most 128 blocks: larger is cut down
     unsigned shards = 16;
-    ReadaheadOptions readahead;
+    ReadaheadOptions readahead;  // its window is held to a quarter of capacity_bytes at most
     uint64_t prefetch_bytes = 1u << 20;      // size of each readahead load
     uint64_t dirty_max_bytes = 16ull << 20;  // writeback: dirty data at most
     Duration writeback_delay = std::chrono::seconds(5);

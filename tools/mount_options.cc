@@ -81,7 +81,8 @@ const std::vector<MountOption>& Table() {
          {"none", "read", "writeback"}},
         {"cache-size", "", "MIB", "Memory each LUN's cache may hold", &L::cache_size_mib, 1, 65536},
         {"readahead", "", "KIB",
-         "Most a sequential stream is loaded ahead of its reader (0: no readahead)",
+         "Most a sequential stream is loaded ahead of its reader, a quarter of the cache at most "
+         "(0: no readahead)",
          &L::readahead_kib, 0, 1048576},
         {"fuse-threads", "", "N",
          "FUSE worker threads (they only hand requests on: a few are enough)", &M::fuse_threads, 1,

@@ -173,6 +173,19 @@ TEST_F(BlockCacheTest, SequentialReadsLoadAheadAndAReadOfBlocksBeingLoadedWaitsF
     EXPECT_EQ(cache_->Stats().readahead_bytes, 4 * kMiB);
 }
 
+TEST_F(BlockCacheTest, TheReadaheadWindowIsAQuarterOfTheCacheAtMost) {
+    CacheOptions o = Options(CacheMode::kRead);  // 16 MiB
+    o.readahead.min_window = 8 * kMiB;
+    o.readahead.max_window = 16 * kMiB;
+    Start(o);
+    std::vector<uint8_t> a(kMiB), b(kMiB);
+    Read(0, a);
+    Read(kMiB, b);  // the stream's second read: 4 MiB ahead, not 8
+    EXPECT_EQ(DeviceRequests(IoOp::kRead), 6u);
+    EXPECT_EQ(cache_->Stats().readahead_bytes, 4 * kMiB);
+    EXPECT_EQ(b, Stored(kMiB, kMiB));
+}
+
 TEST_F(BlockCacheTest, ALoadOverBlocksAlreadyHeldKeepsThemAndFillsTheRest) {
     Start(Options(CacheMode::kRead));
     ReadBytes(2 * kMiB + 100 * kKiB, 8 * kKiB);  // held before the stream reaches them
