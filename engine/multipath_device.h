@@ -74,7 +74,7 @@ struct EngineOptions {
     Duration stable_window = 2s;       // a returning path rejoins after this...
     Duration stable_window_max = 60s;  // ...doubled per recent failure, up to this
     Duration damping_memory = 120s;    // how long a failure counts as recent
-    Duration fence_timeout = 10s;      // rule 5 above: the longest a fenced range stays fenced
+    Duration fence_timeout = 3s;       // rule 5 above: the longest a fenced range stays fenced
     Duration tick = 50ms;
     bool start_ticker = true;  // false: the owner calls Tick() (tests)
 };

@@ -390,7 +390,7 @@ TEST_F(VmTest, VmKeepsRunningWhileOnePathFails) {
             std::this_thread::sleep_for(250ms);
         }
         // A write of the loop that was on the failed path keeps its sectors fenced for up to
-        // fence_timeout (10 s, docs/ghost-writes.md): the loop may wait that long, never pause.
+        // fence_timeout (3 s, docs/ghost-writes.md): the loop may wait that long, never pause.
         EXPECT_TRUE(WaitFor([&] { return LastProgress(vm_->Serial()) >= before + 0x100; }, 15s))
             << "before the fault: " << before << ", now " << LastProgress(vm_->Serial());
         EXPECT_EQ(qmp_->Status(), "running");
