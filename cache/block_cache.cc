@@ -69,30 +69,14 @@ BlockCache::BlockCache(std::shared_ptr<BlockDevice> inner, CacheOptions options,
     stats_.mode = CacheModeName(options_.mode);
     stats_.capacity_bytes = options_.mode == CacheMode::kNone ? 0 : options_.capacity_bytes;
     if (options_.mode == CacheMode::kWriteBack && options_.start_ticker) {
-        ticker_ = std::thread(&BlockCache::RunTicker, this);
+        ticker_ = std::make_unique<Ticker>(options_.tick, [this] { Tick(); });
     }
 }
 
 BlockCache::~BlockCache() {
-    {
-        std::lock_guard lock(ticker_mu_);
-        stop_ = true;
-    }
-    ticker_cv_.notify_all();
-    if (ticker_.joinable()) ticker_.join();
+    ticker_.reset();
     std::unique_lock lock(inner_mu_);
     inner_cv_.wait(lock, [&] { return inner_in_flight_ == 0; });
-}
-
-void BlockCache::RunTicker() {
-    std::unique_lock lock(ticker_mu_);
-    while (!stop_) {
-        ticker_cv_.wait_for(lock, options_.tick, [&] { return stop_; });
-        if (stop_) break;
-        lock.unlock();
-        Tick();
-        lock.lock();
-    }
 }
 
 void BlockCache::SendInner(IoRequest request) {

@@ -44,13 +44,13 @@
 #include <mutex>
 #include <optional>
 #include <string>
-#include <thread>
 #include <unordered_map>
 #include <vector>
 
 #include "cache/readahead.h"
 #include "core/block_device.h"
 #include "core/clock.h"
+#include "core/ticker.h"
 
 namespace lunfs {
 
@@ -162,7 +162,6 @@ class BlockCache final : public BlockDevice {
     void EvictLocked(Shard& shard);
     void Touch(Shard& shard, Chunk& chunk);
 
-    void RunTicker();
     // Sends a request of the cache's own to the inner device, counted so that the destructor
     // can wait for it.
     void SendInner(IoRequest request);
@@ -196,10 +195,7 @@ class BlockCache final : public BlockDevice {
     std::condition_variable inner_cv_;
     int64_t inner_in_flight_ = 0;  // guarded by inner_mu_
 
-    std::mutex ticker_mu_;
-    std::condition_variable ticker_cv_;
-    bool stop_ = false;  // guarded by ticker_mu_
-    std::thread ticker_;
+    std::unique_ptr<Ticker> ticker_;  // write-back mode: calls Tick()
 };
 
 }  // namespace lunfs

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <thread>
 
 #include "core/iov.h"
 
@@ -111,16 +112,12 @@ MultipathDevice::MultipathDevice(std::vector<std::shared_ptr<PathIo>> paths, Eng
         std::lock_guard lock(mu_);
         for (size_t i = 0; i < paths.size(); ++i) AttachLocked(paths[i], static_cast<int>(i));
     }
-    if (options_.start_ticker) ticker_ = std::thread(&MultipathDevice::RunTicker, this);
+    if (options_.start_ticker)
+        ticker_ = std::make_unique<Ticker>(options_.tick, [this] { Tick(); });
 }
 
 MultipathDevice::~MultipathDevice() {
-    {
-        std::lock_guard lock(ticker_mu_);
-        stop_ = true;
-    }
-    ticker_cv_.notify_all();
-    if (ticker_.joinable()) ticker_.join();
+    ticker_.reset();
     std::vector<std::shared_ptr<PathIo>> paths;
     {
         std::lock_guard lock(mu_);
@@ -597,17 +594,6 @@ void MultipathDevice::Tick() {
     for (Extent& e : send) Send(std::move(e));
     Complete(finished);
     drop.clear();  // closes removed paths, here on the ticker thread, never on a path's own
-}
-
-void MultipathDevice::RunTicker() {
-    std::unique_lock lock(ticker_mu_);
-    while (!stop_) {
-        ticker_cv_.wait_for(lock, options_.tick, [&] { return stop_; });
-        if (stop_) break;
-        lock.unlock();
-        Tick();
-        lock.lock();
-    }
 }
 
 LunStats MultipathDevice::Stats() const {

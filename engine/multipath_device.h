@@ -43,13 +43,13 @@
 #include <mutex>
 #include <optional>
 #include <string>
-#include <thread>
 #include <unordered_map>
 #include <vector>
 
 #include "core/block_device.h"
 #include "core/clock.h"
 #include "core/range_lock.h"
+#include "core/ticker.h"
 #include "engine/executor.h"
 #include "engine/path_slot.h"
 #include "engine/picker.h"
@@ -153,7 +153,6 @@ class MultipathDevice final : public BlockDevice {
     // Takes the tickets of fenced writes whose fences are gone (rule 5). Requires mu_.
     void UnfenceLocked(TimePoint now, std::vector<RangeLock::Ticket>& release);
     void Release(const std::vector<RangeLock::Ticket>& tickets);
-    void RunTicker();
     // Posts work to the executor, counted so that the destructor can wait for it.
     void Post(std::function<void()> work);
 
@@ -184,10 +183,7 @@ class MultipathDevice final : public BlockDevice {
     std::condition_variable posted_cv_;
     int64_t posted_ = 0;  // guarded by posted_mu_: posted work not yet finished
 
-    std::mutex ticker_mu_;
-    std::condition_variable ticker_cv_;
-    bool stop_ = false;  // guarded by ticker_mu_
-    std::thread ticker_;
+    std::unique_ptr<Ticker> ticker_;  // calls Tick(); none when options.start_ticker is false
 };
 
 }  // namespace lunfs

@@ -5,32 +5,14 @@
 namespace lunfs {
 
 StatsSampler::StatsSampler(const std::vector<MountedLun>& luns, std::chrono::milliseconds period)
-    : luns_(luns), period_(period) {
+    : luns_(luns) {
     Sample();
-    thread_ = std::thread(&StatsSampler::Run, this);
-}
-
-StatsSampler::~StatsSampler() {
-    {
-        std::lock_guard lock(mu_);
-        stop_ = true;
-    }
-    cv_.notify_all();
-    thread_.join();
+    ticker_ = std::make_unique<Ticker>(period, [this] { Sample(); });
 }
 
 std::shared_ptr<const StatsSnapshot> StatsSampler::Latest() const {
     std::lock_guard lock(mu_);
     return latest_;
-}
-
-void StatsSampler::Run() {
-    std::unique_lock lock(mu_);
-    while (!cv_.wait_for(lock, period_, [this] { return stop_; })) {
-        lock.unlock();
-        Sample();
-        lock.lock();
-    }
 }
 
 void StatsSampler::Sample() {

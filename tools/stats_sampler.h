@@ -5,14 +5,13 @@
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
+#include "core/ticker.h"
 #include "engine/multipath_device.h"
 #include "tools/stats_json.h"
 
@@ -43,23 +42,18 @@ class StatsSampler {
     // returns.
     explicit StatsSampler(const std::vector<MountedLun>& luns,
                           std::chrono::milliseconds period = std::chrono::seconds(1));
-    ~StatsSampler();
 
     std::shared_ptr<const StatsSnapshot> Latest() const;
     RateTable Rates() const { return Latest()->rates; }
 
   private:
     void Sample();
-    void Run();
 
     const std::vector<MountedLun>& luns_;
-    const std::chrono::milliseconds period_;
-    std::chrono::steady_clock::time_point last_time_;  // sampler thread only
+    std::chrono::steady_clock::time_point last_time_;  // the ticker's thread only, once started
     mutable std::mutex mu_;
     std::shared_ptr<const StatsSnapshot> latest_;  // guarded by mu_
-    bool stop_ = false;                            // guarded by mu_
-    std::condition_variable cv_;
-    std::thread thread_;
+    std::unique_ptr<Ticker> ticker_;               // calls Sample(); last, so that it stops first
 };
 
 }  // namespace lunfs
