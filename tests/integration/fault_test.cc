@@ -203,7 +203,12 @@ TEST_F(FaultTest, KilledDaemonLeavesEnotconnThenItsMountGoesAndTheLunMountsAgain
         ASSERT_GT(pid, 0);
         EXPECT_EQ(lab_->Sessions(), 2);
         // Hold the auto-unmount helper back for a moment, so that the dead mount can be seen.
-        const int helper = AutoUnmountHelper(Mp());
+        // (fusermount3 may still be turning itself into that helper when the mount returns.)
+        int helper = 0;
+        for (int i = 0; i < 100 && helper == 0; ++i) {
+            helper = AutoUnmountHelper(Mp());
+            if (helper == 0) std::this_thread::sleep_for(50ms);
+        }
         ASSERT_GT(helper, 0) << "no auto_unmount helper for " << Mp();
         ASSERT_EQ(kill(helper, SIGSTOP), 0);
         ASSERT_EQ(kill(pid, SIGKILL), 0);
