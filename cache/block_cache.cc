@@ -98,14 +98,7 @@ void BlockCache::Submit(IoRequest request) {
         inner_->Submit(std::move(request));
         return;
     }
-    if (Status s = ValidateRequest(*this, request); !s.ok()) {
-        request.done(std::move(s));
-        return;
-    }
-    if (request.op != IoOp::kFlush && request.Length() == 0) {
-        request.done(Status::Ok());
-        return;
-    }
+    if (CompleteWithoutIo(*this, request)) return;
     switch (request.op) {
         case IoOp::kRead:
             Read(std::move(request));

@@ -44,4 +44,16 @@ Status ValidateRequest(const BlockDevice& device, const IoRequest& request) {
     return Status::Ok();
 }
 
+bool CompleteWithoutIo(const BlockDevice& device, IoRequest& request) {
+    if (Status s = ValidateRequest(device, request); !s.ok()) {
+        request.done(std::move(s));
+        return true;
+    }
+    if (request.op != IoOp::kFlush && request.Length() == 0) {
+        request.done(Status::Ok());
+        return true;
+    }
+    return false;
+}
+
 }  // namespace lunfs

@@ -70,4 +70,8 @@ class BlockDevice {
 // Checks a request against a device's alignment and capacity; ok or EINVAL.
 Status ValidateRequest(const BlockDevice& device, const IoRequest& request);
 
+// Completes at once a request that needs no I/O: one ValidateRequest refuses (with its error),
+// or an empty read, write or discard (ok). Returns whether it did; the caller then drops it.
+bool CompleteWithoutIo(const BlockDevice& device, IoRequest& request);
+
 }  // namespace lunfs

@@ -202,14 +202,7 @@ Status MultipathDevice::RemovePath(const std::string& name) {
 }
 
 void MultipathDevice::Submit(IoRequest request) {
-    if (Status s = ValidateRequest(*this, request); !s.ok()) {
-        request.done(std::move(s));
-        return;
-    }
-    if (request.op != IoOp::kFlush && request.Length() == 0) {
-        request.done(Status::Ok());
-        return;
-    }
+    if (CompleteWithoutIo(*this, request)) return;
     if (request.op == IoOp::kDiscard && !discard_kind_) {
         request.done(Status::Fail(EOPNOTSUPP,
                                   "the LUN offers no way to discard blocks that "
