@@ -86,33 +86,36 @@ std::vector<char> HostSector(const std::string& text, char mode) {
     return sector;
 }
 
-QemuVm::QemuVm(const std::string& dir, const std::string& drive) {
+QemuVm::QemuVm(const std::string& dir, const std::string& drive, DiskBus bus) {
     static std::atomic<int> counter{0};
     const std::string base = dir + "/qemu" + std::to_string(counter++);
     serial_ = base + ".serial";
     qmp_ = base + ".qmp";
     log_ = base + ".log";
-    pid_ = Spawn({"qemu-system-x86_64",
-                  "-accel",
-                  "tcg",
-                  "-machine",
-                  "pc",
-                  "-nodefaults",
-                  "-no-user-config",
-                  "-display",
-                  "none",
-                  "-m",
-                  "16",
-                  "-no-reboot",
-                  "-serial",
-                  "file:" + serial_,
-                  "-qmp",
-                  "unix:" + qmp_ + ",server=on,wait=off",
-                  "-pidfile",
-                  base + ".pid",
-                  "-drive",
-                  drive},
-                 log_);
+    std::vector<std::string> disk = {"-drive", drive};
+    if (bus == DiskBus::kVirtio) {
+        disk = {"-drive", "if=none,id=disk0," + drive, "-device", "virtio-blk-pci,drive=disk0"};
+    }
+    std::vector<std::string> argv = {"qemu-system-x86_64",
+                                     "-accel",
+                                     "tcg",
+                                     "-machine",
+                                     "pc",
+                                     "-nodefaults",
+                                     "-no-user-config",
+                                     "-display",
+                                     "none",
+                                     "-m",
+                                     "16",
+                                     "-no-reboot",
+                                     "-serial",
+                                     "file:" + serial_,
+                                     "-qmp",
+                                     "unix:" + qmp_ + ",server=on,wait=off",
+                                     "-pidfile",
+                                     base + ".pid"};
+    argv.insert(argv.end(), disk.begin(), disk.end());
+    pid_ = Spawn(argv, log_);
 }
 
 QemuVm::~QemuVm() {

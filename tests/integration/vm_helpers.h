@@ -29,12 +29,18 @@ inline constexpr uint64_t kHostLba = 8;    // read by the guest
 inline constexpr uint64_t kGuestLba = 16;  // written by the guest: "GUEST " + the host text
 inline constexpr uint64_t kLoopLba = 64;   // 64 sectors the guest's loop writes in turn
 
+// How the guest sees its disk. IDE is what a BIOS-era guest boots from. Under werror/rerror=stop
+// qemu's IDE PIO clears BSY before the VM has stopped, so a guest polling the status register
+// can see a failed command end without data and report a disk error; virtio-blk holds a failed
+// request, unanswered, until `cont` retries it.
+enum class DiskBus { kIde, kVirtio };
+
 // qemu-system-x86_64 (TCG, no display, 16 MiB) with `drive` as its only disk, COM1 into a file
 // and a QMP socket. Killed (SIGKILL) and reaped on destruction; also killed by the kernel if the
 // test process dies (PR_SET_PDEATHSIG), and by tools/sweep through its pid file.
 class QemuVm {
   public:
-    QemuVm(const std::string& dir, const std::string& drive);
+    QemuVm(const std::string& dir, const std::string& drive, DiskBus bus = DiskBus::kIde);
     ~QemuVm();
     QemuVm(const QemuVm&) = delete;
     QemuVm& operator=(const QemuVm&) = delete;

@@ -52,15 +52,16 @@ class VmTest : public IntegrationTest {
     std::string Path(const std::string& name) const { return dir_.path() + "/" + name; }
     nlohmann::json Stats() const { return Json(mount_->Stats()); }
 
-    // Boots the VM (cache=none, werror=stop, rerror=stop) with the boot sector in its looping
-    // mode and waits until its loop has done 256 rounds.
+    // Boots the VM (virtio-blk, cache=none, werror=stop, rerror=stop) with the boot sector in
+    // its looping mode and waits until its loop has done 256 rounds.
     void StartLoopingVm() {
         const std::string boot = Path("boot.bin");
         ASSERT_EQ(BuildBootSector(boot), "");
         ASSERT_TRUE(WriteDirect(Lun(), 0, ReadFileRange(boot, 0, 512)));
         ASSERT_TRUE(WriteDirect(Lun(), kHostLba * 512, HostSector("loop", 'L')));
         vm_ = std::make_unique<QemuVm>(
-            dir_.path(), "file=" + Lun() + ",format=raw,cache=none,werror=stop,rerror=stop");
+            dir_.path(), "file=" + Lun() + ",format=raw,cache=none,werror=stop,rerror=stop",
+            DiskBus::kVirtio);
         ASSERT_TRUE(vm_->started());
         qmp_ = std::make_unique<Qmp>(vm_->qmp_socket());
         ASSERT_TRUE(qmp_->ok()) << qmp_->error() << vm_->Log();
