@@ -214,8 +214,8 @@ void IscsiPath::Run() {
         if (ctx_) fds[1] = {iscsi_get_fd(ctx_), static_cast<short>(iscsi_which_events(ctx_)), 0};
         auto until = next_tick;
         if (state_ == PathState::kDown && opened_) until = std::min(until, reconnect_at_);
-        const auto wait =
-            std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now());
+        // Rounded up: rounded down, the last millisecond before a tick would spin on poll(0).
+        const auto wait = std::chrono::ceil<std::chrono::milliseconds>(until - Clock::now());
         poll(fds, ctx_ ? 2 : 1, static_cast<int>(std::clamp<int64_t>(wait.count(), 0, 1000)));
 
         if (fds[0].revents & POLLIN) {
