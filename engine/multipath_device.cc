@@ -282,7 +282,9 @@ void MultipathDevice::Split(const std::shared_ptr<Parent>& parent) {
         }
         parent->remaining = static_cast<uint32_t>(extents.size());
     }
-    for (Extent& e : extents) Send(std::move(e));
+    for (size_t i = 0; i < extents.size(); ++i) {
+        Send(std::move(extents[i]), i + 1 == extents.size());
+    }
 }
 
 size_t MultipathDevice::PickLocked(const Extent& extent) const {
@@ -304,7 +306,7 @@ bool MultipathDevice::AnyActiveLocked() const {
                        [](const PathSlot& s) { return s.state == SlotState::kActive; });
 }
 
-void MultipathDevice::Send(Extent e) {
+void MultipathDevice::Send(Extent e, bool last) {
     std::vector<std::shared_ptr<Parent>> finished;
     std::shared_ptr<PathIo> io;
     PathCommand command;
@@ -350,6 +352,7 @@ void MultipathDevice::Send(Extent e) {
             }
             const uint64_t id = e.id;
             command.done = [this, id](Status s) { OnDone(id, std::move(s)); };
+            command.send_from_submitter = last;
             io = slot.io;
             in_flight_.emplace(id, std::move(e));
         }
@@ -584,7 +587,7 @@ void MultipathDevice::Tick() {
     }
     Release(unfenced);
     for (auto& io : reset) io->Reset("a command overran its deadline");
-    for (Extent& e : send) Send(std::move(e));
+    for (size_t i = 0; i < send.size(); ++i) Send(std::move(send[i]), i + 1 == send.size());
     Complete(finished);
     drop.clear();  // closes removed paths, here on the ticker thread, never on a path's own
 }

@@ -137,7 +137,9 @@ class MultipathDevice final : public BlockDevice {
     static constexpr size_t kNoSlot = SIZE_MAX;
 
     void Split(const std::shared_ptr<Parent>& parent);
-    void Send(Extent extent);
+    // `last`: no other extent follows from this thread right away, so this thread may send it
+    // itself (PathCommand::send_from_submitter) after the paths woken for the others.
+    void Send(Extent extent, bool last = true);
     void OnDone(uint64_t id, Status status);
     void OnPathState(size_t slot, PathState state);
     void OnPathStateLocked(size_t slot, PathState state, std::vector<RangeLock::Ticket>& unfenced);

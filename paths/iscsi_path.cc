@@ -30,6 +30,11 @@ using namespace std::chrono_literals;
 constexpr auto kServiceInterval = 1s;
 constexpr int kInquiryLength = 255;
 
+// True on a path's own thread: what its callbacks submit to paths goes through their queues.
+thread_local bool t_path_thread = false;
+// True on a submitting thread while it sends a command itself (IscsiPath::SendFromSubmitter).
+thread_local bool t_submitter_sending = false;
+
 static_assert(sizeof(scsi_iovec) == sizeof(iovec) &&
               offsetof(scsi_iovec, iov_base) == offsetof(iovec, iov_base) &&
               offsetof(scsi_iovec, iov_len) == offsetof(iovec, iov_len));
@@ -143,12 +148,66 @@ IscsiPath::~IscsiPath() {
 }
 
 void IscsiPath::Submit(PathCommand command) {
+    if (command.send_from_submitter && !t_path_thread && !t_submitter_sending &&
+        SendFromSubmitter(command)) {
+        return;
+    }
     {
         std::lock_guard lock(mu_);
         submitted_.push_back(std::move(command));
     }
+    Wake();
+}
+
+void IscsiPath::Wake() {
     uint64_t one = 1;
     [[maybe_unused]] ssize_t n = write(wake_fd_, &one, sizeof(one));
+}
+
+// Only when the path's thread is waiting in poll() (ctx_mu_ free), the session is up and nothing
+// waits before this command: then sending it here, instead of waking the thread to send it,
+// changes nothing but the time it leaves. Whatever needs the path's thread afterwards (a failure,
+// a completion, bytes the socket did not take yet) wakes it.
+bool IscsiPath::SendFromSubmitter(PathCommand& command) {
+    std::unique_lock ctx_lock(ctx_mu_, std::try_to_lock);
+    if (!ctx_lock.owns_lock()) return false;
+    {
+        std::lock_guard lock(mu_);
+        if (stop_ || reset_ || !submitted_.empty()) return false;
+    }
+    if (state_ != PathState::kUp || !ctx_ || failure_ || !pending_.empty() ||
+        in_flight_ >= options_.queue_depth) {
+        return false;
+    }
+    t_submitter_sending = true;
+    Issue(std::move(command));
+    if (ctx_ && !failure_ && (iscsi_which_events(ctx_) & POLLOUT) &&
+        iscsi_service(ctx_, POLLOUT) < 0) {
+        Fail(Status::Retryable(ENOTCONN, fmt::format("{}: {}", name_, iscsi_get_error(ctx_)),
+                               Scope::kPath));
+    }
+    t_submitter_sending = false;
+    const bool wake =
+        failure_ || !deferred_.empty() || !ctx_ || (iscsi_which_events(ctx_) & POLLOUT);
+    ctx_lock.unlock();
+    if (wake) Wake();
+    return true;
+}
+
+void IscsiPath::Deliver(std::function<void(Status)>& done, Status status) {
+    if (t_submitter_sending) {
+        deferred_.emplace_back(std::move(done), std::move(status));
+        return;
+    }
+    done(std::move(status));
+}
+
+void IscsiPath::DeliverDeferred() {
+    while (!deferred_.empty()) {
+        auto batch = std::move(deferred_);
+        deferred_.clear();
+        for (auto& [done, status] : batch) done(std::move(status));
+    }
 }
 
 void IscsiPath::SetStateListener(StateListener listener) {
@@ -161,8 +220,7 @@ void IscsiPath::Reset(std::string reason) {
         std::lock_guard lock(mu_);
         if (!reset_) reset_ = std::move(reason);
     }
-    uint64_t one = 1;
-    [[maybe_unused]] ssize_t n = write(wake_fd_, &one, sizeof(one));
+    Wake();
 }
 
 void IscsiPath::OpenFinished(Status status) {
@@ -187,9 +245,12 @@ void IscsiPath::SetState(PathState state) {
 }
 
 void IscsiPath::Run() {
+    t_path_thread = true;
+    std::unique_lock ctx_lock(ctx_mu_);
     if (!StartLogin()) HandleFailure();
     auto next_tick = Clock::now() + kServiceInterval;
     for (;;) {
+        DeliverDeferred();
         bool stop;
         std::optional<std::string> reset;
         {
@@ -216,7 +277,10 @@ void IscsiPath::Run() {
         if (state_ == PathState::kDown && opened_) until = std::min(until, reconnect_at_);
         // Rounded up: rounded down, the last millisecond before a tick would spin on poll(0).
         const auto wait = std::chrono::ceil<std::chrono::milliseconds>(until - Clock::now());
+        ctx_lock.unlock();
         poll(fds, ctx_ ? 2 : 1, static_cast<int>(std::clamp<int64_t>(wait.count(), 0, 1000)));
+        ctx_lock.lock();
+        DeliverDeferred();
 
         if (fds[0].revents & POLLIN) {
             uint64_t count;
@@ -248,8 +312,12 @@ void IscsiPath::Run() {
     const auto drain_until = Clock::now() + std::chrono::seconds(options_.health_timeout_s + 1);
     while (ctx_ && state_ == PathState::kUp && in_flight_ > 0 && !failure_ &&
            Clock::now() < drain_until) {
+        DeliverDeferred();
         pollfd fd = {iscsi_get_fd(ctx_), static_cast<short>(iscsi_which_events(ctx_)), 0};
-        if (poll(&fd, 1, 100) > 0 && iscsi_service(ctx_, fd.revents) < 0) {
+        ctx_lock.unlock();
+        const int ready = poll(&fd, 1, 100);
+        ctx_lock.lock();
+        if (ready > 0 && ctx_ && iscsi_service(ctx_, fd.revents) < 0) {
             Fail(Status::Retryable(ENOTCONN, name_ + ": connection lost while closing",
                                    Scope::kPath));
         }
@@ -258,6 +326,7 @@ void IscsiPath::Run() {
         iscsi_set_timeout(ctx_, 3);
         iscsi_logout_sync(ctx_);
     }
+    DeliverDeferred();
     TearDown();  // cancels (and calls back) whatever is still in flight on a logged-in session
     SetState(PathState::kClosed);
     FailQueued(Status::Retryable(ECANCELED, name_ + ": path closed", Scope::kPath));
@@ -493,9 +562,9 @@ void IscsiPath::Issue(PathCommand command) {
                                                  CommandKindName(c.kind), iscsi_get_error(ctx_)),
                                      Scope::kPath);
         counters_.failures++;
-        c.done(s);
+        Fail(s);
+        Deliver(c.done, std::move(s));
         delete task;
-        Fail(std::move(s));
         return;
     }
     ++in_flight_;
@@ -549,7 +618,7 @@ void IscsiPath::OnCommandDone(iscsi_context*, int status, void* data, void* task
         self->counters_.failures++;
         if (s.scope() == Scope::kPath && !self->tearing_down_) self->Fail(s);
     }
-    c.done(std::move(s));
+    self->Deliver(c.done, std::move(s));
 }
 
 void IscsiPath::Fail(Status status) {

@@ -1,9 +1,13 @@
 // IscsiPath: one iSCSI session to one portal, owned by one thread.
 //
-// Threading contract: only the path's own thread touches its libiscsi context. Other threads
-// Submit() commands into a mutex-guarded queue and wake the thread through an eventfd. The thread
-// polls the session socket and the eventfd, and calls iscsi_service(ctx, 0) at least once a
-// second so that command timeouts fire. Command callbacks run on the path's thread and must only
+// Threading contract: the libiscsi context and the session state are guarded by ctx_mu_, which
+// the path's own thread holds at all times except while it waits in poll(). Other threads
+// Submit() commands into a mutex-guarded queue and wake the thread through an eventfd; a command
+// marked send_from_submitter is instead sent by the submitting thread itself when it gets
+// ctx_mu_ at once and the session is up with nothing queued (one thread hop less per request).
+// The thread polls the session socket and the eventfd, and calls iscsi_service(ctx, 0) at least
+// once a second so that command timeouts fire. Command callbacks always run on the path's thread
+// (a completion that happens while a submitter holds the context is handed to it) and must only
 // do short, non-blocking work (complete a parent, queue more commands).
 //
 // Failure contract: libiscsi's own reconnect is always off, because it would re-send old
@@ -23,11 +27,14 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "core/status.h"
 #include "paths/iscsi_url.h"
@@ -92,6 +99,12 @@ class IscsiPath final : public PathIo {
     Status TakeProbeAnswer(int step, const uint8_t* data, size_t size);
     void IssuePending();
     void Issue(PathCommand command);
+    // Sends `command` on the submitting thread if it can (see the threading contract).
+    bool SendFromSubmitter(PathCommand& command);
+    // Calls `done`, or keeps it for the path's thread when a submitter runs this.
+    void Deliver(std::function<void(Status)>& done, Status status);
+    void DeliverDeferred();
+    void Wake();
     static void OnCommandDone(iscsi_context* ctx, int status, void* data, void* task);
     void Fail(Status status);
     void HandleFailure();
@@ -116,7 +129,10 @@ class IscsiPath final : public PathIo {
     StateListener listener_;             // guarded by mu_
     std::condition_variable open_cv_;
 
-    // Owned by the path's thread.
+    // Guards everything below. The path's thread holds it except while it waits in poll().
+    std::mutex ctx_mu_;
+    // Completions that happened on a submitting thread, for the path's thread to deliver.
+    std::vector<std::pair<std::function<void(Status)>, Status>> deferred_;
     std::string portal_;  // numeric host:port
     uint32_t isid_ = 0;   // the same for every login, so the target reinstates the session
     iscsi_context* ctx_ = nullptr;

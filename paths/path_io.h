@@ -44,6 +44,10 @@ struct PathCommand {
     std::vector<iovec> iov;  // blocks * block size bytes for reads and writes; caller-owned;
                              // empty for the others
     std::function<void(Status)> done;  // exactly once, on the path's thread
+    // The submitting thread may send the command itself when the path is idle enough, instead of
+    // waking the path's thread for it: saves a thread hop per request. Set it on the last
+    // command a thread submits in a row, so that the paths woken for the others start first.
+    bool send_from_submitter = false;
 };
 
 enum class PathState : uint8_t {
@@ -72,7 +76,8 @@ class PathIo {
   public:
     virtual ~PathIo() = default;
 
-    // Queues a command. Thread-safe; `done` runs on the path's own thread, never inside Submit.
+    // Queues (or sends) a command. Thread-safe; `done` runs on the path's own thread, never
+    // inside Submit.
     virtual void Submit(PathCommand command) = 0;
 
     virtual PathState state() const = 0;

@@ -63,6 +63,27 @@ TEST_F(MultipathDeviceTest, SendsOneExtentOfA1MiBReadToEachOfFourEqualPaths) {
     EXPECT_EQ(read->calls, 0);
 }
 
+// The submitting thread may send a request's last extent itself; the paths of the others are
+// woken first.
+TEST_F(MultipathDeviceTest, MarksOnlyTheLastExtentOfARequestForTheSubmittingThreadToSend) {
+    Start(4);
+    std::vector<uint8_t> buffer(kMiB);
+    auto read = Read(kMiB, buffer);
+    std::vector<bool> marks;
+    for (const FakePath::Command& c : AllSubmitted(paths_)) marks.push_back(c.send_from_submitter);
+    EXPECT_EQ(marks, (std::vector<bool>{false, false, false, true}));
+    for (const auto& p : paths_) p->CompleteAll();
+    std::vector<uint8_t> small(4 * kKiB);
+    auto one = Read(0, small);
+    std::vector<FakePath::Command> all = AllSubmitted(paths_);
+    ASSERT_EQ(all.size(), 5u);
+    EXPECT_EQ(all.front().lba, 0u);
+    EXPECT_TRUE(all.front().send_from_submitter);  // a request of one extent
+    for (const auto& p : paths_) p->CompleteAll();
+    EXPECT_EQ(read->calls, 1);
+    EXPECT_EQ(one->calls, 1);
+}
+
 TEST_F(MultipathDeviceTest, CompletesARequestOnlyAfterItsLastExtentWithTheStoredBytes) {
     Start(4);
     const std::vector<uint8_t> stored = Pattern(kMiB, 1);

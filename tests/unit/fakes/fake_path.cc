@@ -61,7 +61,8 @@ FakePath::FakePath(std::string name, LunInfo info, std::shared_ptr<ByteStore> st
     : name_(std::move(name)), info_(std::move(info)), store_(std::move(store)), state_(state) {}
 
 void FakePath::Submit(PathCommand command) {
-    Held held{Command{command.kind, command.lba, command.blocks, std::move(command.iov)},
+    Held held{Command{command.kind, command.lba, command.blocks, std::move(command.iov),
+                      command.send_from_submitter},
               std::move(command.done)};
     std::lock_guard lock(mu_);
     history_.push_back(held.command);

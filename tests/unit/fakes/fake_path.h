@@ -60,6 +60,7 @@ class FakePath final : public PathIo {
         uint64_t lba = 0;
         uint32_t blocks = 0;
         std::vector<iovec> iov;
+        bool send_from_submitter = false;
     };
 
     FakePath(std::string name, LunInfo info, std::shared_ptr<ByteStore> store = nullptr,
