@@ -194,8 +194,12 @@ bool IscsiPath::SendFromSubmitter(PathCommand& command) {
     return true;
 }
 
+// A failure that condemns the path (a timeout, a lost connection) is held until the path has been
+// torn down (HandleFailure), so that whoever re-sends the command elsewhere does so only once no
+// byte of it can leave this host any more; so is whatever completes on a submitting thread.
 void IscsiPath::Deliver(std::function<void(Status)>& done, Status status) {
-    if (t_submitter_sending) {
+    const bool condemns = !status.ok() && status.scope() == Scope::kPath && !tearing_down_;
+    if (t_submitter_sending || condemns) {
         deferred_.emplace_back(std::move(done), std::move(status));
         return;
     }
@@ -203,6 +207,7 @@ void IscsiPath::Deliver(std::function<void(Status)>& done, Status status) {
 }
 
 void IscsiPath::DeliverDeferred() {
+    if (failure_) return;  // after the teardown that failure calls for
     while (!deferred_.empty()) {
         auto batch = std::move(deferred_);
         deferred_.clear();
@@ -326,8 +331,9 @@ void IscsiPath::Run() {
         iscsi_set_timeout(ctx_, 3);
         iscsi_logout_sync(ctx_);
     }
-    DeliverDeferred();
     TearDown();  // cancels (and calls back) whatever is still in flight on a logged-in session
+    failure_.reset();
+    DeliverDeferred();
     SetState(PathState::kClosed);
     FailQueued(Status::Retryable(ECANCELED, name_ + ": path closed", Scope::kPath));
     OpenFinished(Status::Fail(ECANCELED, name_ + ": closed while opening"));
@@ -629,6 +635,11 @@ void IscsiPath::HandleFailure() {
     Status why = std::move(*failure_);
     failure_.reset();
     TearDown();
+    if (!deferred_.empty()) {
+        spdlog::debug("{}: session torn down; handing back {} held completion(s)", name_,
+                      deferred_.size());
+    }
+    DeliverDeferred();
     health_check_in_flight_ = false;
     if (!opened_) {
         SetState(PathState::kDown);

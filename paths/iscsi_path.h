@@ -14,7 +14,8 @@
 // commands on a new session behind lunfs's back. When the connection fails, a command times out
 // or Reset() is called, the socket is closed with SO_LINGER 0 (the kernel drops whatever it still
 // held to send and answers the target with RST) and the context destroyed; every command in
-// flight or queued then completes with a retryable kPath-scope status and the path is kDown.
+// flight or queued then completes with a retryable kPath-scope status and the path is kDown. A
+// kPath-scope failure of a command before that (its timeout) is delivered only after it.
 // After a backoff it logs in again with the same ISID, so the target reinstates the session and
 // aborts whatever of the old one it still held; the LUN must show the same identity as before.
 //

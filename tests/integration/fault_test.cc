@@ -11,6 +11,9 @@
 #include <cerrno>
 #include <chrono>
 #include <future>
+#include <set>
+#include <sstream>
+#include <string>
 #include <thread>
 
 #include "tests/integration/fio.h"
@@ -143,6 +146,46 @@ TEST_F(FaultTest, FrozenTargetStallsIoAndResumesItWithoutErrors) {
     ASSERT_TRUE(frozen && thawed);
     ExpectCleanRun(fio);
     EXPECT_TRUE(WaitAllPathsActive(*mount_, 70s)) << StatsJson(*mount_).dump();
+}
+
+// With --command-timeout 1, libiscsi's own timeout fires on a frozen target before anything else
+// notices: the timed-out commands are handed back (and re-sent) only once their session is torn
+// down (docs/ghost-writes.md, rule 1), and fio's verified I/O sees no error.
+TEST_F(FaultTest, CommandsTimedOutByLibiscsiAreResentOnlyAfterTheirSessionIsTornDown) {
+    Start(2, "--command-timeout 1");
+    bool frozen = false, thawed = false;
+    const FioOutcome fio = FioDuring(10, [&] {
+        std::this_thread::sleep_for(2s);
+        frozen = lab_->Freeze();
+        std::this_thread::sleep_for(3s);
+        thawed = lab_->Thaw();
+    });
+    ASSERT_TRUE(frozen && thawed);
+    ExpectCleanRun(fio);
+    // The first re-send of a timed-out command comes after its path's teardown. Log lines read
+    // "[time] [lunfs] [level] PATH: message"; path_of gives PATH when the message starts so.
+    auto path_of = [](const std::string& line, const std::string& message) -> std::string {
+        const size_t at = line.find(": " + message);
+        const size_t start = line.find("] iscsi://");
+        return at == std::string::npos || start == std::string::npos || start > at
+                   ? ""
+                   : line.substr(start + 2, at - start - 2);
+    };
+    const std::string log = Shell("cat " + Mp() + ".log").output;
+    std::istringstream lines(log);
+    std::set<std::string> torn_down;
+    bool checked = false;
+    for (std::string line; !checked && std::getline(lines, line);) {
+        if (std::string p = path_of(line, "session torn down; handing back"); !p.empty()) {
+            torn_down.insert(p);
+        }
+        const std::string retried = path_of(line, "retrying extent at ");
+        if (!retried.empty() && line.find("timed out") != std::string::npos) {
+            EXPECT_TRUE(torn_down.count(retried)) << line;
+            checked = true;
+        }
+    }
+    EXPECT_TRUE(checked) << "no command timed out:\n" << log;
 }
 
 TEST_F(FaultTest, RestartedTargetServesTheSameLunAndIoGoesOn) {
