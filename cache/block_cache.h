@@ -177,6 +177,12 @@ class BlockCache final : public BlockDevice {
     mutable std::mutex ra_mu_;
     Readahead readahead_;  // guarded by ra_mu_
 
+    // Held from the moment a write-back takes dirty blocks (or a write goes around the cache in
+    // write-back mode) until it has been submitted: writes of the same bytes reach the LUN in the
+    // order their data was taken, and a flush's write-backs get lower sequence numbers than any
+    // taken after it started.
+    std::mutex send_order_mu_;
+
     mutable std::mutex wb_mu_;
     uint64_t next_seq_ = 1;             // guarded by wb_mu_: write-back sequence numbers
     std::map<uint64_t, bool> writing_;  // guarded by wb_mu_: write-backs in flight, by seq

@@ -73,6 +73,8 @@ void BlockCache::InvalidateLocked(Shard& shard, const Piece& p) {
 }
 
 void BlockCache::WriteThrough(IoRequest request) {
+    std::unique_lock order(send_order_mu_, std::defer_lock);
+    if (options_.mode == CacheMode::kWriteBack) order.lock();
     auto pieces = std::make_shared<std::vector<Piece>>(Pieces(request.offset, request.Length()));
     for (const Piece& p : *pieces) {
         Shard& shard = ShardOf(p.chunk);
@@ -118,6 +120,7 @@ struct WriteBackRun {
 }  // namespace
 
 uint64_t BlockCache::StartWriteBack(bool all, TimePoint older_than) {
+    std::lock_guard order(send_order_mu_);
     std::vector<WriteBackRun> runs;
     for (const auto& shard_ptr : shards_) {
         Shard& shard = *shard_ptr;
