@@ -282,8 +282,9 @@ void IscsiPath::Run() {
         if (state_ == PathState::kDown && opened_) until = std::min(until, reconnect_at_);
         // Rounded up: rounded down, the last millisecond before a tick would spin on poll(0).
         const auto wait = std::chrono::ceil<std::chrono::milliseconds>(until - Clock::now());
+        const nfds_t nfds = ctx_ ? 2 : 1;
         ctx_lock.unlock();
-        poll(fds, ctx_ ? 2 : 1, static_cast<int>(std::clamp<int64_t>(wait.count(), 0, 1000)));
+        poll(fds, nfds, static_cast<int>(std::clamp<int64_t>(wait.count(), 0, 1000)));
         ctx_lock.lock();
         DeliverDeferred();
 

@@ -102,7 +102,8 @@ class IscsiPath final : public PathIo {
     void Issue(PathCommand command);
     // Sends `command` on the submitting thread if it can (see the threading contract).
     bool SendFromSubmitter(PathCommand& command);
-    // Calls `done`, or keeps it for the path's thread when a submitter runs this.
+    // Calls `done` now, or keeps it for DeliverDeferred(): on a submitting thread, and for a
+    // failure that condemns the session, until the session is torn down.
     void Deliver(std::function<void(Status)>& done, Status status);
     void DeliverDeferred();
     void Wake();
