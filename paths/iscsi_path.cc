@@ -194,11 +194,13 @@ bool IscsiPath::SendFromSubmitter(PathCommand& command) {
     return true;
 }
 
-// A failure that condemns the path (a timeout, a lost connection) is held until the path has been
-// torn down (HandleFailure), so that whoever re-sends the command elsewhere does so only once no
-// byte of it can leave this host any more; so is whatever completes on a submitting thread.
+// A failure that condemns the path (a timeout, a lost connection) fails the path and is held until
+// it has been torn down (HandleFailure), so that whoever re-sends the command elsewhere does so
+// only once no byte of it can leave this host any more; so is whatever completes on a submitting
+// thread.
 void IscsiPath::Deliver(std::function<void(Status)>& done, Status status) {
     const bool condemns = !status.ok() && status.scope() == Scope::kPath && !tearing_down_;
+    if (condemns) Fail(status);
     if (t_submitter_sending || condemns) {
         deferred_.emplace_back(std::move(done), std::move(status));
         return;
@@ -569,7 +571,6 @@ void IscsiPath::Issue(PathCommand command) {
                                                  CommandKindName(c.kind), iscsi_get_error(ctx_)),
                                      Scope::kPath);
         counters_.failures++;
-        Fail(s);
         Deliver(c.done, std::move(s));
         delete task;
         return;
@@ -623,7 +624,6 @@ void IscsiPath::OnCommandDone(iscsi_context*, int status, void* data, void* task
         }
     } else {
         self->counters_.failures++;
-        if (s.scope() == Scope::kPath && !self->tearing_down_) self->Fail(s);
     }
     self->Deliver(c.done, std::move(s));
 }

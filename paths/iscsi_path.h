@@ -103,7 +103,8 @@ class IscsiPath final : public PathIo {
     // Sends `command` on the submitting thread if it can (see the threading contract).
     bool SendFromSubmitter(PathCommand& command);
     // Calls `done` now, or keeps it for DeliverDeferred(): on a submitting thread, and for a
-    // failure that condemns the session, until the session is torn down.
+    // failure that condemns the session (which it also records with Fail()), until the session
+    // is torn down.
     void Deliver(std::function<void(Status)>& done, Status status);
     void DeliverDeferred();
     void Wake();
