@@ -282,6 +282,10 @@ void MultipathDevice::Split(const std::shared_ptr<Parent>& parent) {
         }
         parent->remaining = static_cast<uint32_t>(extents.size());
     }
+    SendAll(std::move(extents));
+}
+
+void MultipathDevice::SendAll(std::vector<Extent> extents) {
     for (size_t i = 0; i < extents.size(); ++i) {
         Send(std::move(extents[i]), i + 1 == extents.size());
     }
@@ -587,7 +591,7 @@ void MultipathDevice::Tick() {
     }
     Release(unfenced);
     for (auto& io : reset) io->Reset("a command overran its deadline");
-    for (size_t i = 0; i < send.size(); ++i) Send(std::move(send[i]), i + 1 == send.size());
+    SendAll(std::move(send));
     Complete(finished);
     drop.clear();  // closes removed paths, here on the ticker thread, never on a path's own
 }

@@ -140,6 +140,8 @@ class MultipathDevice final : public BlockDevice {
     // `last`: no other extent follows from this thread right away, so this thread may send it
     // itself (PathCommand::send_from_submitter) after the paths woken for the others.
     void Send(Extent extent, bool last = true);
+    // Sends each in turn, the last one marked `last`.
+    void SendAll(std::vector<Extent> extents);
     void OnDone(uint64_t id, Status status);
     void OnPathState(size_t slot, PathState state);
     void OnPathStateLocked(size_t slot, PathState state, std::vector<RangeLock::Ticket>& unfenced);
