@@ -204,12 +204,7 @@ CommandResult Mount::Unmount() {
     return Shell(LunfsBinary() + " unmount " + mountpoint_);
 }
 
-std::string Mount::Stats() const {
-    std::ifstream in(mountpoint_ + "/.lunfs/stats");
-    std::stringstream s;
-    s << in.rdbuf();
-    return s.str();
-}
+std::string Mount::Stats() const { return ReadText(mountpoint_ + "/.lunfs/stats"); }
 
 int Mount::Pid() const {
     std::ifstream in(mountpoint_ + "/.lunfs/pid");
@@ -279,6 +274,13 @@ bool ReadDirect(const std::string& file, uint64_t offset, size_t size, std::vect
     if (n != static_cast<ssize_t>(size)) return false;
     out.assign(buf.data, buf.data + size);
     return true;
+}
+
+std::string ReadText(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    std::stringstream s;
+    s << in.rdbuf();
+    return s.str();
 }
 
 std::vector<char> ReadFileRange(const std::string& file, uint64_t offset, size_t size) {

@@ -143,5 +143,7 @@ std::vector<char> RandomBytes(size_t size, uint32_t seed);
 bool WriteDirect(const std::string& file, uint64_t offset, const std::vector<char>& data);
 bool ReadDirect(const std::string& file, uint64_t offset, size_t size, std::vector<char>& out);
 std::vector<char> ReadFileRange(const std::string& file, uint64_t offset, size_t size);
+// The whole file as text; empty when it cannot be read.
+std::string ReadText(const std::string& path);
 
 }  // namespace lunfs::test

@@ -7,7 +7,6 @@
 #include <chrono>
 #include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 #include <string>
 #include <thread>
 
@@ -25,13 +24,6 @@ inline CommandResult Stdout(const std::string& command) {
 inline void WriteText(const std::string& path, const std::string& text, mode_t mode = 0644) {
     std::ofstream(path) << text;
     chmod(path.c_str(), mode);
-}
-
-inline std::string ReadText(const std::string& path) {
-    std::ifstream in(path);
-    std::stringstream s;
-    s << in.rdbuf();
-    return s.str();
 }
 
 // Parses JSON, or returns a discarded value (is_discarded()).

@@ -56,11 +56,7 @@ class SecurityTest : public IntegrationTest {
         EXPECT_NE(out.find(expect), std::string::npos) << args << "\n" << out;
         EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 1) << out;
         ExpectNoSecretIn(out);
-        ExpectNoSecretIn(ReadAll(Mp() + ".log"));
-    }
-    static std::string ReadAll(const std::string& path) {
-        std::ifstream in(path);
-        return std::string(std::istreambuf_iterator<char>(in), {});
+        ExpectNoSecretIn(ReadText(Mp() + ".log"));
     }
     static void ExpectNoSecretIn(const std::string& text) {
         EXPECT_EQ(text.find(kUserSecret), std::string::npos) << text;
@@ -97,7 +93,7 @@ TEST_F(SecurityTest, ChapMatrixMountsWithRightCredentialsAndRefusesEveryWrongOne
         ExpectNoSecretIn(Shell(LunfsBinary() + " status " + Mp()).output);
         ExpectNoSecretIn(
             Shell("tr '\\0' ' ' < /proc/" + std::to_string(mount.Pid()) + "/cmdline").output);
-        ExpectNoSecretIn(ReadAll(Mp() + ".log"));  // written at debug level
+        ExpectNoSecretIn(ReadText(Mp() + ".log"));  // written at debug level
     }
 }
 
@@ -137,7 +133,7 @@ TEST_F(SecurityTest, SecretsComeOnlyFromStrictFilesOrTheEnvironment) {
     ASSERT_TRUE(mount.ok()) << mount.result().output;
     ExpectNoSecretIn(
         Shell("tr '\\0' ' ' < /proc/" + std::to_string(mount.Pid()) + "/cmdline").output);
-    ExpectNoSecretIn(ReadAll(Mp() + ".log"));
+    ExpectNoSecretIn(ReadText(Mp() + ".log"));
 }
 
 // A daemon that dies of a signal says nothing of its secrets on the way out.
@@ -157,7 +153,7 @@ TEST_F(SecurityTest, ACrashingDaemonPrintsNoSecret) {
     EXPECT_EQ(kill(pid, SIGABRT), 0);  // not SIGSEGV, which AddressSanitizer reports as its own
     for (int i = 0; i < 100 && kill(pid, 0) == 0; ++i) std::this_thread::sleep_for(50ms);
     Shell("umount -l " + Mp());
-    const std::string out = ReadAll(log);
+    const std::string out = ReadText(log);
     EXPECT_NE(out.find("up;"), std::string::npos) << out;  // it did log in and log at trace
     ExpectNoSecretIn(out);
 }

@@ -22,13 +22,6 @@ namespace {
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
-std::string ReadWhole(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    std::stringstream s;
-    s << in.rdbuf();
-    return s.str();
-}
-
 std::string Trim(std::string s) {
     while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
     return s;
@@ -73,7 +66,7 @@ std::string BuildBootSector(const std::string& out) {
     CommandResult r = Shell("as --32 -o '" + out + ".o' '" + source + "' && ld -m elf_i386 " +
                             "-Ttext 0x7c00 --oformat binary -o '" + out + "' '" + out + ".o'");
     if (r.exit_code != 0) return "assembling " + source + " failed: " + r.output;
-    const std::string image = ReadWhole(out);
+    const std::string image = ReadText(out);
     if (image.size() != 512) return "boot sector is " + std::to_string(image.size()) + " bytes";
     if (image[510] != '\x55' || image[511] != '\xaa') return "boot sector lacks its signature";
     return "";
@@ -124,8 +117,8 @@ QemuVm::~QemuVm() {
     waitpid(pid_, nullptr, 0);
 }
 
-std::string QemuVm::Serial() const { return ReadWhole(serial_); }
-std::string QemuVm::Log() const { return ReadWhole(log_); }
+std::string QemuVm::Serial() const { return ReadText(serial_); }
+std::string QemuVm::Log() const { return ReadText(log_); }
 
 bool QemuVm::WaitForSerial(const std::string& text, std::chrono::milliseconds limit) const {
     const auto end = Clock::now() + limit;
