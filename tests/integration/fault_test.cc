@@ -49,6 +49,19 @@ class FaultTest : public IntegrationTest {
         return fio.get();
     }
 
+    // fio for `seconds` while the target is frozen (SIGSTOP) from 2 s in, for `hold`.
+    FioOutcome FioWithTargetFrozen(int seconds, std::chrono::seconds hold) {
+        bool frozen = false, thawed = false;
+        FioOutcome fio = FioDuring(seconds, [&] {
+            std::this_thread::sleep_for(2s);
+            frozen = lab_->Freeze();
+            std::this_thread::sleep_for(hold);
+            thawed = lab_->Thaw();
+        });
+        EXPECT_TRUE(frozen && thawed);
+        return fio;
+    }
+
     // What every case checks once fio is done: fio clean, no request failed, and what the mount
     // reads equal to what the target stored.
     void ExpectCleanRun(const FioOutcome& fio) {
@@ -136,14 +149,8 @@ INSTANTIATE_TEST_SUITE_P(Faults, PathFaultTest,
 
 TEST_F(FaultTest, FrozenTargetStallsIoAndResumesItWithoutErrors) {
     Start(2);
-    bool frozen = false, thawed = false;
-    const FioOutcome fio = FioDuring(12, [&] {
-        std::this_thread::sleep_for(2s);
-        frozen = lab_->Freeze();
-        std::this_thread::sleep_for(4s);
-        thawed = lab_->Thaw();
-    });
-    ASSERT_TRUE(frozen && thawed);
+    const FioOutcome fio = FioWithTargetFrozen(12, 4s);
+    ASSERT_FALSE(HasFailure());
     ExpectCleanRun(fio);
     EXPECT_TRUE(WaitAllPathsActive(*mount_, 70s)) << StatsJson(*mount_).dump();
 }
@@ -153,14 +160,8 @@ TEST_F(FaultTest, FrozenTargetStallsIoAndResumesItWithoutErrors) {
 // down (docs/ghost-writes.md, rule 1), and fio's verified I/O sees no error.
 TEST_F(FaultTest, CommandsTimedOutByLibiscsiAreResentOnlyAfterTheirSessionIsTornDown) {
     Start(2, "--command-timeout 1");
-    bool frozen = false, thawed = false;
-    const FioOutcome fio = FioDuring(10, [&] {
-        std::this_thread::sleep_for(2s);
-        frozen = lab_->Freeze();
-        std::this_thread::sleep_for(3s);
-        thawed = lab_->Thaw();
-    });
-    ASSERT_TRUE(frozen && thawed);
+    const FioOutcome fio = FioWithTargetFrozen(10, 3s);
+    ASSERT_FALSE(HasFailure());
     ExpectCleanRun(fio);
     // The first re-send of a timed-out command comes after its path's teardown. Log lines read
     // "[time] [lunfs] [level] PATH: message"; path_of gives PATH when the message starts so.
@@ -171,7 +172,7 @@ TEST_F(FaultTest, CommandsTimedOutByLibiscsiAreResentOnlyAfterTheirSessionIsTorn
                    ? ""
                    : line.substr(start + 2, at - start - 2);
     };
-    const std::string log = Shell("cat " + Mp() + ".log").output;
+    const std::string log = ReadText(Mp() + ".log");
     std::istringstream lines(log);
     std::set<std::string> torn_down;
     bool checked = false;
