@@ -85,8 +85,9 @@ const std::vector<MountOption>& Table() {
          "(0: no readahead)",
          &L::readahead_kib, 0, 1048576},
         {"fuse-threads", "", "N",
-         "FUSE worker threads (they only hand requests on: a few are enough)", &M::fuse_threads, 1,
-         256},
+         "FUSE worker threads (they hand requests on, and send a request's last command "
+         "themselves when its path is idle: a few are enough)",
+         &M::fuse_threads, 1, 256},
         {"metrics", "", "HOST:PORT",
          "Serve Prometheus metrics on this address (loopback only unless metrics-allow-remote; "
          "port 0 picks one, shown by lunfs status)",
