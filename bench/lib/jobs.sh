@@ -6,6 +6,7 @@
 #                                         those mount options besides --policy
 #   qsd        dev_qsd_start I            QEMU's storage daemon: libiscsi on portal I, exported as
 #                                         a file with its own FUSE export ($tmp/qsd.img)
+#              dev_qsd_null_start         the same over a null device: no iSCSI, no network
 #   iscsi-perf (no device: libiscsi's own load generator, reads only; see perf_job)
 # dev_stop ends whichever is up. DEV_FILE is the file to measure, DEV_PID its process.
 #
@@ -52,10 +53,19 @@ dev_lunfs_mount() {  # POLICY N [OPTION...]
 }
 
 dev_qsd_start() {  # PORTAL_INDEX
-    local i=$1 img=$tmp/qsd.img
+    _dev_qsd "driver=iscsi,node-name=lun,transport=tcp,portal=${portals[$1]},target=$LAB_IQN,lun=1,initiator-name=iqn.2026-11.io.lunfs:bench-qsd"
+}
+
+# QEMU's storage daemon exporting a null block device (nothing stored, reads not filled in): what
+# fio and the kernel's FUSE cost per request when the daemon behind the file costs nothing.
+dev_qsd_null_start() {
+    _dev_qsd "driver=null-co,node-name=lun,size=$((2 << 30))"
+}
+
+_dev_qsd() {  # BLOCKDEV
+    local img=$tmp/qsd.img
     : >"$img"
-    local args=(--daemonize --pidfile "$tmp/qsd.pid"
-        --blockdev "driver=iscsi,node-name=lun,transport=tcp,portal=${portals[i]},target=$LAB_IQN,lun=1,initiator-name=iqn.2026-11.io.lunfs:bench-qsd"
+    local args=(--daemonize --pidfile "$tmp/qsd.pid" --blockdev "$1"
         --export "type=fuse,id=exp,node-name=lun,mountpoint=$img,writable=on")
     echo "qemu-storage-daemon ${args[*]}" >>"$tmp/log.txt"
     DEV=qsd DEV_FILE=$img DEV_POLICY=- DEV_PATHS=1

@@ -22,6 +22,7 @@ TOOL_TITLES = {
     "failover": "lunfs failover",
     "round-robin": "lunfs round-robin",
     "spread": "lunfs spread",
+    "qsd-null": "qsd FUSE, null device",
 }
 SCEN_TITLES = {
     "c1": "1 path, capped",
@@ -30,6 +31,7 @@ SCEN_TITLES = {
     "cu": "4 paths, unequal caps",
     "u1": "1 path, uncapped",
     "u4": "4 paths, uncapped",
+    "fl": "FUSE floor",
 }
 CAPPED = ("c1", "c2", "c4", "cu")
 # A single-path peer measured in another scenario stands in where it would see the same path.
@@ -328,6 +330,28 @@ def serial_table(d):
     return out if len(out) > 2 else []
 
 
+def floor_table(d):
+    """One write at a time through a FUSE file whose daemon does nothing with it (qsd over a
+    null device): a write of a capped stream pays its transfer at the limit plus that, unless
+    the two overlap."""
+    out = ["| scenario | I/O | limit | per request, null device | ceiling | "
+           "spread measured | measured ÷ ceiling |", "| --- | --- | ---: | ---: | ---: | ---: | ---: |"]
+    for wl in ("write:1M:1",):
+        iops = d.cell("fl", "qsd-null", wl, "iops")[0]
+        if not iops:
+            continue
+        floor = 1 / iops  # seconds per 1 MiB request
+        for s in d.order:
+            meta = d.scenarios[s]
+            v = d.cell(s, "spread", wl)[0]
+            if s not in CAPPED or v is None or not meta["limit"]:
+                continue
+            ceiling = 1 / (1 / meta["limit"] + floor)
+            out.append(f"| {s} | {wl_title(wl)} | {meta['limit']:.0f} | {floor * 1e6:.0f} µs | "
+                       f"{ceiling:.1f} | {v:.1f} | {v / ceiling:.2f} |")
+    return out if len(out) > 2 else []
+
+
 def cache_title(tool):
     """A cache scenario's tool, MODE-SIZE or none: "read, 64 MiB", "none"."""
     mode, _, mib = tool.partition("-")
@@ -574,6 +598,15 @@ def document(d, plots, stem):
                     "besides the wire (spread's time per request with the caps lifted, same "
                     "paths) overlapped none of the transfer, a stream would reach "
                     "1 / (1/limit + 1/uncapped):", ""] + st + [""]
+        ft = floor_table(d)
+        if ft:
+            out += ["What a request costs when the daemon behind the FUSE file does nothing with "
+                    "it (fio, the kernel's FUSE, and qemu-storage-daemon exporting a null device: "
+                    "no iSCSI, no network). Were none of it to overlap the transfer, no gateway "
+                    "behind a FUSE file, however fast it and its target, would take a "
+                    "write-at-a-time stream past 1 / (1/limit + that cost), the ceiling below "
+                    "(htb on `lo` lets a path send a packet before paying for it, so some of it "
+                    "can overlap here; reads are left out, readahead overlaps them):", ""] + ft + [""]
     useq, _ = throughput_table(d, [s for s in d.order if s.startswith("u")], SEQ, "mibs", "MiB/s")
     if useq:
         out += ["## Sequential 1 MiB, caps lifted (MiB/s): the CPU-bound case on this machine", ""]
