@@ -345,7 +345,9 @@ void BlockCache::ReadThrough(const std::shared_ptr<ReadOp>& op) {
 // Loads [range) in requests of prefetch_bytes; blocks already present or being loaded are not
 // loaded again (a request whose blocks all are is not sent). In read mode a load lands in the
 // chunks themselves: nothing else writes chunk memory there. In writeback mode a write may fill
-// a block while it is being loaded, so a load lands in a buffer of its own and is copied in.
+// a block while it is being loaded, so a load lands in buffers of its own and is copied in;
+// they are chunk-sized spares (NewChunkData), so that a stream's loads reuse the same memory
+// instead of leaving freed megabytes behind in the allocator's per-thread arenas.
 void BlockCache::Prefetch(ByteRange range) {
     const uint64_t unit = std::max<uint64_t>(options_.prefetch_bytes, chunk_bytes_);
     const bool direct = options_.mode == CacheMode::kRead;
@@ -397,8 +399,12 @@ void BlockCache::Prefetch(ByteRange range) {
                 next += iov[i].iov_len;
             }
         } else {
-            load->buffer = std::make_unique_for_overwrite<std::byte[]>(load->length);
-            iov = {iovec{load->buffer.get(), load->length}};
+            for (uint64_t off = 0; off < load->length; off += chunk_bytes_) {
+                load->landing.push_back(NewChunkData());
+                load->iov.push_back(iovec{load->landing.back().get(),
+                                          std::min<uint64_t>(chunk_bytes_, load->length - off)});
+            }
+            iov = load->iov;
         }
         load->direct = direct;
         IoRequest request{IoOp::kRead, load->offset, std::move(iov), nullptr};
@@ -409,7 +415,6 @@ void BlockCache::Prefetch(ByteRange range) {
 
 void BlockCache::FinishLoad(const std::shared_ptr<Load>& load, const Status& status) {
     std::vector<std::shared_ptr<Round>> wake;
-    const std::vector<iovec> src = {iovec{load->buffer.get(), load->direct ? 0 : load->length}};
     for (size_t i = 0; i < load->pieces.size(); ++i) {
         const Piece& p = load->pieces[i];
         Shard& shard = ShardOf(p.chunk);
@@ -423,13 +428,16 @@ void BlockCache::FinishLoad(const std::shared_ptr<Load>& load, const Status& sta
                 c.present |= load->marked[i];
                 Touch(shard, c);
             } else {
-                FillLocked(shard, p, src, load->epochs[i], load->marked[i]);
+                FillLocked(shard, p, load->iov, load->epochs[i], load->marked[i]);
             }
         }
         c.loading &= ~load->marked[i];
         for (auto& w : c.waiters) wake.push_back(std::move(w));
         c.waiters.clear();
     }
+    for (auto& data : load->landing) DropChunkData(std::move(data));
+    load->landing.clear();
+    load->iov.clear();
     if (status.ok()) {
         std::lock_guard lock(stats_mu_);
         stats_.readahead_bytes += load->length;

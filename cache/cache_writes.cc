@@ -141,7 +141,7 @@ uint64_t BlockCache::StartWriteBack(bool all, TimePoint older_than) {
                 WriteBackRun run;
                 run.offset = c.index * chunk_bytes_ + uint64_t{b} * block_size_;
                 run.length = uint64_t{e - b} * block_size_;
-                run.buffers.push_back(std::make_unique_for_overwrite<std::byte[]>(run.length));
+                run.buffers.push_back(NewChunkData());  // a run lies within one chunk
                 std::memcpy(run.buffers.back().get(), c.data.get() + uint64_t{b} * block_size_,
                             run.length);
                 run.iov.push_back(iovec{run.buffers.back().get(), run.length});
@@ -191,6 +191,7 @@ uint64_t BlockCache::StartWriteBack(bool all, TimePoint older_than) {
                 std::lock_guard lock(shard.mu);
                 shard.chunks.at(index)->writing &= ~blocks;
             }
+            for (auto& data : run->buffers) DropChunkData(std::move(data));
             FinishWriteBack(seq, run->length, s);
         };
         SendInner(std::move(request));

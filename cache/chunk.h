@@ -57,13 +57,17 @@ struct BlockCache::ReadOp {
     std::vector<Piece> pieces;
 };
 
-// A readahead load: one request, straight into the chunks (direct) or into a buffer of its own
+// A readahead load: one request, straight into the chunks (direct) or into buffers of its own
 // copied into them when it lands.
 struct BlockCache::Load {
     uint64_t offset = 0;
     uint64_t length = 0;
     bool direct = false;
     std::unique_ptr<std::byte[]> buffer;  // direct: scratch for blocks it does not keep
+    // Not direct: where it lands, in chunk-sized buffers taken from and given back to the
+    // cache's spare chunk memory (iov covers the load's length).
+    std::vector<std::unique_ptr<std::byte[]>> landing;
+    std::vector<iovec> iov;
     std::vector<Piece> pieces;
     std::vector<BlockSet> marked;  // per piece: the loading bits this load set
     std::vector<uint64_t> epochs;  // per piece: the chunk's epoch when the load was sent
