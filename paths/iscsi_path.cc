@@ -16,6 +16,7 @@
 #include <cstddef>
 #include <cstring>
 #include <random>
+#include <utility>
 
 #include "paths/scsi_status.h"
 
@@ -152,11 +153,13 @@ void IscsiPath::Submit(PathCommand command) {
         SendFromSubmitter(command)) {
         return;
     }
+    bool wake;
     {
         std::lock_guard lock(mu_);
         submitted_.push_back(std::move(command));
+        wake = std::exchange(sleeping_, false);  // one wake-up ends its poll
     }
-    Wake();
+    if (wake) Wake();
 }
 
 void IscsiPath::Wake() {
@@ -285,9 +288,21 @@ void IscsiPath::Run() {
         // Rounded up: rounded down, the last millisecond before a tick would spin on poll(0).
         const auto wait = std::chrono::ceil<std::chrono::milliseconds>(until - Clock::now());
         const nfds_t nfds = ctx_ ? 2 : 1;
+        bool idle;
+        {
+            // Submit() wakes the thread only when it is marked sleeping here; anything submitted
+            // before that is seen now, and the poll does not wait.
+            std::lock_guard lock(mu_);
+            idle = submitted_.empty() && !stop_ && !reset_;
+            sleeping_ = idle;
+        }
         ctx_lock.unlock();
-        poll(fds, nfds, static_cast<int>(std::clamp<int64_t>(wait.count(), 0, 1000)));
+        poll(fds, nfds, idle ? static_cast<int>(std::clamp<int64_t>(wait.count(), 0, 1000)) : 0);
         ctx_lock.lock();
+        {
+            std::lock_guard lock(mu_);
+            sleeping_ = false;
+        }
         DeliverDeferred();
 
         if (fds[0].revents & POLLIN) {

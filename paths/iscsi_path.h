@@ -127,6 +127,9 @@ class IscsiPath final : public PathIo {
     std::mutex mu_;
     std::deque<PathCommand> submitted_;  // guarded by mu_
     bool stop_ = false;                  // guarded by mu_
+    // Guarded by mu_: the path's thread is in (or about to enter) poll() with nothing submitted,
+    // so a submission must wake it; while it runs, it picks submissions up by itself.
+    bool sleeping_ = false;
     std::optional<Status> open_result_;  // guarded by mu_
     std::optional<std::string> reset_;   // guarded by mu_: Reset() asked for it
     StateListener listener_;             // guarded by mu_
