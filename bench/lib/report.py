@@ -309,24 +309,37 @@ def shares_table(d):
     return out if len(out) > 2 else []
 
 
+def qd1_spread(d, wls):
+    """(scenario, its meta, workload, spread's median) of every capped scenario with a limit."""
+    for s in d.order:
+        meta = d.scenarios[s]
+        if s not in CAPPED or not meta["limit"]:
+            continue
+        for wl in wls:
+            v = d.cell(s, "spread", wl)[0]
+            if v is not None:
+                yield s, meta, wl, v
+
+
+def serial_ceiling(limit, cost):
+    """MiB/s of a stream of 1 MiB requests, one at a time, each paying its transfer at `limit`
+    MiB/s plus `cost` seconds that overlap none of it."""
+    return 1 / (1 / limit + cost)
+
+
 def serial_table(d):
     """One request at a time: each pays its transfer at the limit plus what a request costs with
     the caps lifted (spread at QD1 on the same paths uncapped), if none of that overlaps."""
     out = ["| scenario | I/O | limit | spread uncapped, same paths | estimate | measured | "
            "measured ÷ estimate |", "| --- | --- | ---: | ---: | ---: | ---: | ---: |"]
-    for s in d.order:
-        meta = d.scenarios[s]
-        if s not in CAPPED:
-            continue
+    for s, meta, wl, v in qd1_spread(d, ("read:1M:1", "write:1M:1")):
         ref = "u1" if meta["paths"] == "1" else "u4"
-        for wl in ("read:1M:1", "write:1M:1"):
-            u = d.cell(ref, "spread", wl)[0]
-            v = d.cell(s, "spread", wl)[0]
-            if u is None or v is None or not meta["limit"] or meta["paths"] not in ("1", d.scenarios.get(ref, {}).get("paths")):
-                continue
-            est = 1 / (1 / meta["limit"] + 1 / u)
-            out.append(f"| {s} | {wl_title(wl)} | {meta['limit']:.0f} | {u:.1f} ({ref}) | {est:.1f} | "
-                       f"{v:.1f} | {v / est:.2f} |")
+        u = d.cell(ref, "spread", wl)[0]
+        if u is None or meta["paths"] not in ("1", d.scenarios.get(ref, {}).get("paths")):
+            continue
+        est = serial_ceiling(meta["limit"], 1 / u)
+        out.append(f"| {s} | {wl_title(wl)} | {meta['limit']:.0f} | {u:.1f} ({ref}) | {est:.1f} | "
+                   f"{v:.1f} | {v / est:.2f} |")
     return out if len(out) > 2 else []
 
 
@@ -336,19 +349,13 @@ def floor_table(d):
     the two overlap."""
     out = ["| scenario | I/O | limit | per request, null device | ceiling | "
            "spread measured | measured ÷ ceiling |", "| --- | --- | ---: | ---: | ---: | ---: | ---: |"]
-    for wl in ("write:1M:1",):
-        iops = d.cell("fl", "qsd-null", wl, "iops")[0]
-        if not iops:
-            continue
-        floor = 1 / iops  # seconds per 1 MiB request
-        for s in d.order:
-            meta = d.scenarios[s]
-            v = d.cell(s, "spread", wl)[0]
-            if s not in CAPPED or v is None or not meta["limit"]:
-                continue
-            ceiling = 1 / (1 / meta["limit"] + floor)
-            out.append(f"| {s} | {wl_title(wl)} | {meta['limit']:.0f} | {floor * 1e6:.0f} µs | "
-                       f"{ceiling:.1f} | {v:.1f} | {v / ceiling:.2f} |")
+    iops = d.cell("fl", "qsd-null", "write:1M:1", "iops")[0]
+    if not iops:
+        return []
+    for s, meta, wl, v in qd1_spread(d, ("write:1M:1",)):
+        ceiling = serial_ceiling(meta["limit"], 1 / iops)
+        out.append(f"| {s} | {wl_title(wl)} | {meta['limit']:.0f} | {1e6 / iops:.0f} µs | "
+                   f"{ceiling:.1f} | {v:.1f} | {v / ceiling:.2f} |")
     return out if len(out) > 2 else []
 
 
