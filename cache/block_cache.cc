@@ -93,6 +93,19 @@ void BlockCache::SendInner(IoRequest request) {
     inner_->Submit(std::move(request));
 }
 
+void BlockCache::SendQueued(std::unique_lock<std::mutex>& order) {
+    if (sending_) return;
+    sending_ = true;
+    while (!send_queue_.empty()) {
+        IoRequest request = std::move(send_queue_.front());
+        send_queue_.pop_front();
+        order.unlock();
+        SendInner(std::move(request));
+        order.lock();
+    }
+    sending_ = false;
+}
+
 void BlockCache::Submit(IoRequest request) {
     if (options_.mode == CacheMode::kNone) {
         inner_->Submit(std::move(request));

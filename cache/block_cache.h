@@ -30,14 +30,15 @@
 //
 // Threads: Submit() from any thread. Completions run on the inner device's threads, or inside
 // Submit() for reads served from memory and written-back writes. Tick() runs the write-back
-// timer: on the cache's own thread, or by hand in tests. A shard's lock is never held while
-// calling into the inner device or a caller's callback.
+// timer: on the cache's own thread, or by hand in tests. No lock of the cache is held while
+// calling into the inner device or a caller's callback, so either may call back into the cache.
 #pragma once
 
 #include <atomic>
 #include <bitset>
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <list>
 #include <map>
 #include <memory>
@@ -165,6 +166,10 @@ class BlockCache final : public BlockDevice {
     // Sends a request of the cache's own to the inner device, counted so that the destructor
     // can wait for it.
     void SendInner(IoRequest request);
+    // Sends send_queue_ through SendInner in order, unless another thread is doing so already
+    // (which then sends what this one queued too). `order` holds send_order_mu_ on entry and on
+    // return; it is let go around each send.
+    void SendQueued(std::unique_lock<std::mutex>& order);
 
     std::shared_ptr<BlockDevice> inner_;
     const CacheOptions options_;
@@ -177,11 +182,15 @@ class BlockCache final : public BlockDevice {
     mutable std::mutex ra_mu_;
     Readahead readahead_;  // guarded by ra_mu_
 
-    // Held from the moment a write-back takes dirty blocks (or a write goes around the cache in
-    // write-back mode) until it has been submitted: writes of the same bytes reach the LUN in the
-    // order their data was taken, and a flush's write-backs get lower sequence numbers than any
-    // taken after it started.
+    // Writes that must reach the LUN in the order their data was taken: write-backs, and in
+    // write-back mode writes around the cache. A write-back takes its dirty blocks, its sequence
+    // number and its place in send_queue_ in one step under send_order_mu_ (so a flush's
+    // write-backs also get lower numbers than any taken after it started); one thread at a time
+    // then sends the queue in order, without the mutex (SendQueued), so that a write completing
+    // inside the inner device's Submit() can queue the next one without waiting for itself.
     std::mutex send_order_mu_;
+    std::deque<IoRequest> send_queue_;  // guarded by send_order_mu_
+    bool sending_ = false;              // guarded by send_order_mu_: a thread is sending it
 
     mutable std::mutex wb_mu_;
     uint64_t next_seq_ = 1;             // guarded by wb_mu_: write-back sequence numbers

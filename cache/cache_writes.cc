@@ -73,6 +73,7 @@ void BlockCache::InvalidateLocked(Shard& shard, const Piece& p) {
 }
 
 void BlockCache::WriteThrough(IoRequest request) {
+    // In write-back mode it queues behind the write-backs taken before it (send_queue_).
     std::unique_lock order(send_order_mu_, std::defer_lock);
     if (options_.mode == CacheMode::kWriteBack) order.lock();
     auto pieces = std::make_shared<std::vector<Piece>>(Pieces(request.offset, request.Length()));
@@ -100,7 +101,12 @@ void BlockCache::WriteThrough(IoRequest request) {
         }
         done(std::move(s));
     };
-    inner_->Submit(std::move(request));
+    if (order.owns_lock()) {
+        send_queue_.push_back(std::move(request));
+        SendQueued(order);
+    } else {
+        inner_->Submit(std::move(request));
+    }
 }
 
 // ---- Write-back -----------------------------------------------------------------------------
@@ -120,7 +126,7 @@ struct WriteBackRun {
 }  // namespace
 
 uint64_t BlockCache::StartWriteBack(bool all, TimePoint older_than) {
-    std::lock_guard order(send_order_mu_);
+    std::unique_lock order(send_order_mu_);
     std::vector<WriteBackRun> runs;
     for (const auto& shard_ptr : shards_) {
         Shard& shard = *shard_ptr;
@@ -194,8 +200,9 @@ uint64_t BlockCache::StartWriteBack(bool all, TimePoint older_than) {
             for (auto& data : run->buffers) DropChunkData(std::move(data));
             FinishWriteBack(seq, run->length, s);
         };
-        SendInner(std::move(request));
+        send_queue_.push_back(std::move(request));
     }
+    SendQueued(order);
     return last_seq;
 }
 
