@@ -20,6 +20,17 @@ struct MultipathDevice::Parent {
     // Writes: (slot, logins_ of that slot) for every extent that failed on a path, whose first
     // copy may still reach the target until that path has logged in again. Guarded by mu_.
     std::vector<std::pair<size_t, uint64_t>> fences;
+    // Reads and writes split over several paths: when the split happened and, per path of the
+    // split, when its last extent completed (for PathSlot::Balance). Emptied when an extent
+    // fails or completes elsewhere than planned: such a request says nothing about the paths'
+    // balance. Guarded by mu_.
+    TimePoint split_at{};
+    struct Finish {
+        size_t slot;
+        uint64_t bytes;
+        TimePoint at;
+    };
+    std::vector<Finish> finishes;
 };
 
 // A completed write whose range stays locked until its fences are gone (rule 5).
@@ -256,11 +267,17 @@ void MultipathDevice::Split(const std::shared_ptr<Parent>& parent) {
             for (size_t i = 0; i < slots_.size(); ++i) {
                 const PathSlot& s = slots_[i];
                 if (s.state != SlotState::kActive) continue;
-                loads.push_back({i, s.bytes_per_second > 0 ? s.bytes_per_second : 100e6,
+                loads.push_back({i,
+                                 (s.bytes_per_second > 0 ? s.bytes_per_second : 100e6) * s.balance,
                                  s.outstanding_bytes, s.outstanding_ios, s.priority});
             }
             std::vector<Share> shares = picker_.Split(length, loads);
             if (shares.empty()) shares.push_back({kNoSlot, length});  // waits for a path
+            if (shares.size() > 1) {
+                parent->split_at = clock_->Now();
+                for (const Share& share : shares)
+                    parent->finishes.push_back({share.path, share.bytes, TimePoint{}});
+            }
             const uint64_t cut = r.op == IoOp::kRead ? extent_bytes_ : write_extent_bytes_;
             uint64_t at = 0;
             for (const Share& share : shares) {
@@ -378,6 +395,7 @@ void MultipathDevice::OnDone(uint64_t id, Status status) {
         PathSlot& slot = slots_[e.slot];
         slot.Completed(WireBytes(e.kind, e.length), now - e.sent_at, now,
                        status.ok() && IsData(e.kind));
+        NoteFinishLocked(*e.parent, e.slot, status.ok(), now);
         if (status.ok()) {
             if (e.kind == CommandKind::kRead) {
                 slot.counters.reads++;
@@ -431,8 +449,33 @@ void MultipathDevice::FinishLocked(Extent& e, Status status,
     if (!status.ok() && p.error.ok()) p.error = std::move(status);
     if (--p.remaining == 0) {
         if (!p.error.ok()) ++failed_requests_;
+        if (p.error.ok() && !p.finishes.empty()) BalanceLocked(p);
         done.push_back(e.parent);
     }
+}
+
+void MultipathDevice::NoteFinishLocked(Parent& p, size_t slot, bool ok, TimePoint now) {
+    if (p.finishes.empty()) return;
+    auto it = std::find_if(p.finishes.begin(), p.finishes.end(),
+                           [&](const auto& f) { return f.slot == slot; });
+    if (!ok || it == p.finishes.end()) {
+        p.finishes.clear();
+        return;
+    }
+    it->at = std::max(it->at, now);
+}
+
+void MultipathDevice::BalanceLocked(const Parent& p) {
+    std::vector<PathSlot*> slots;
+    std::vector<uint64_t> bytes;
+    std::vector<Duration> finished;
+    for (const auto& f : p.finishes) {
+        if (f.at == TimePoint{} || slots_[f.slot].state != SlotState::kActive) return;
+        slots.push_back(&slots_[f.slot]);
+        bytes.push_back(f.bytes);
+        finished.push_back(f.at - p.split_at);
+    }
+    PathSlot::Balance(slots, bytes, finished);
 }
 
 void MultipathDevice::Complete(const std::vector<std::shared_ptr<Parent>>& parents) {
@@ -620,7 +663,7 @@ LunStats MultipathDevice::Stats() const {
         p.latency_p99_us = static_cast<double>(
             std::chrono::duration_cast<std::chrono::microseconds>(s.histogram.Percentile(0.99))
                 .count());
-        p.bytes_per_second = s.bytes_per_second;
+        p.bytes_per_second = s.bytes_per_second * s.balance;
         out.paths.push_back(std::move(p));
     }
     return out;

@@ -89,7 +89,7 @@ struct PathStats {
     uint32_t in_flight = 0;
     double latency_ewma_us = 0;
     double latency_p99_us = 0;
-    double bytes_per_second = 0;
+    double bytes_per_second = 0;  // what spread weighs the path by: throughput times balance
 };
 
 struct LunStats {
@@ -152,6 +152,10 @@ class MultipathDevice final : public BlockDevice {
     bool AnyActiveLocked() const;
     void PromoteIfNoneActiveLocked();
     void FinishLocked(Extent& extent, Status status, std::vector<std::shared_ptr<Parent>>& done);
+    // An extent of `p` on `slot` completed (`ok`) or failed at `now`; BalanceLocked feeds a
+    // request whose every planned path completed its part into PathSlot::Balance.
+    void NoteFinishLocked(Parent& p, size_t slot, bool ok, TimePoint now);
+    void BalanceLocked(const Parent& p);
 
     void Complete(const std::vector<std::shared_ptr<Parent>>& parents);
     // Takes the tickets of fenced writes whose fences are gone (rule 5). Requires mu_.

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <bit>
 #include <cmath>
+#include <numeric>
 
 namespace lunfs {
 
@@ -72,6 +73,23 @@ void PathSlot::Completed(uint64_t bytes, Duration latency, TimePoint now, bool m
         bytes_per_second == 0 ? rate : (1 - kRateWeight) * bytes_per_second + kRateWeight * rate;
     window_busy_ = Duration::zero();
     window_bytes_ = 0;
+}
+
+void PathSlot::Balance(std::span<PathSlot* const> slots, std::span<const uint64_t> bytes,
+                       std::span<const Duration> finished) {
+    const size_t n = slots.size();
+    if (n < 2 || bytes.size() != n || finished.size() != n) return;
+    const auto [first, last] = std::minmax_element(finished.begin(), finished.end());
+    if (*first == *last) return;  // all together: nothing to learn
+    const double lasts = static_cast<double>(std::count(finished.begin(), finished.end(), *last));
+    const double total = static_cast<double>(std::accumulate(bytes.begin(), bytes.end(), 0.0));
+    for (size_t i = 0; i < n; ++i) {
+        const double share = static_cast<double>(bytes[i]) / total;
+        const double was_last = finished[i] == *last ? 1.0 / lasts : 0.0;
+        PathSlot& s = *slots[i];
+        s.balance = std::clamp(s.balance * std::exp(kBalanceGain * (share - was_last)), kBalanceMin,
+                               kBalanceMax);
+    }
 }
 
 Duration PathSlot::Deadline(Duration floor, Duration ceiling, double factor) const {

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <span>
 
 #include "core/clock.h"
 #include "paths/path_io.h"
@@ -56,6 +57,7 @@ struct PathSlot {
     double latency_us = 0;        // EWMA of extent latency
     double bytes_per_second = 0;  // delivered throughput while busy (see Completed); 0 until
                                   // the first window closed
+    double balance = 1;  // spread weighs the path by bytes_per_second * balance (see Balance)
     LatencyHistogram histogram;
     SlotCounters counters;
 
@@ -71,6 +73,27 @@ struct PathSlot {
 
     static constexpr Duration kRateWindow = std::chrono::milliseconds(20);
     static constexpr double kRateWeight = 0.25;
+
+    // A request was split over several paths: `bytes[i]` went to `slots[i]`, whose last extent
+    // completed `finished[i]` after the split. The request took as long as its last path.
+    // Throughput measured while busy misses what happens to a path between requests: a rate
+    // limiter that lets a path run ahead of its rate for a while and catch up while it waits
+    // for the next request makes a slow path look fast in one request and late in the next
+    // (its finish times scatter), and a path whose commands leave after the others' finishes
+    // later than its speed says. Giving a path one more byte delays the request only when that
+    // path is the one that finishes last, by 1/rate, so the expected request time is lowest when
+    // each path finishes last in proportion to its rate, which spread makes its share of the
+    // bytes.
+    // Balance steers toward that point: each request moves every path's weight by
+    // exp(kBalanceGain * (share - was_last)), where was_last is 1 for the path that finished
+    // last (split between paths that tie) and 0 for the others, within [kBalanceMin,
+    // kBalanceMax]. The steps add up to zero over a request, so the weights keep their product;
+    // a request whose paths all finished at once teaches nothing and changes nothing.
+    static void Balance(std::span<PathSlot* const> slots, std::span<const uint64_t> bytes,
+                        std::span<const Duration> finished);
+    static constexpr double kBalanceGain = 0.05;
+    static constexpr double kBalanceMin = 0.5;
+    static constexpr double kBalanceMax = 2.0;
     // How long an extent sent now may take before the path is suspected.
     Duration Deadline(Duration floor, Duration ceiling, double factor) const;
     // Records a failure at `now` and returns the stable window the path must show before it

@@ -3,8 +3,10 @@
 // Pure and single-threaded: the engine hands it a snapshot of the live paths' load and gets back
 // block-aligned shares. Policies:
 //   spread        every request over every live path, shares sized so that all paths finish at
-//                 the same estimated time given their measured throughput and the bytes already
-//                 outstanding on them (a slow or busy path gets proportionally less);
+//                 the same estimated time given their throughput and the bytes already
+//                 outstanding on them (a slow or busy path gets proportionally less); the engine
+//                 passes measured throughput corrected by how often each path finished last
+//                 (PathSlot::Balance);
 //   round-robin   the whole request on one path, switching after every `switch_every` requests
 //                 (1000 reproduces the classic MPIO default);
 //   queue-depth   the whole request on the path with the fewest commands outstanding;

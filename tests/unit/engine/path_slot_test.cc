@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <vector>
 
@@ -159,6 +160,60 @@ TEST(PathSlotTest, NoteDownForgetsFailuresOlderThanTheMemory) {
     EXPECT_EQ(slot.NoteDown(kT0 + seconds(121), seconds(2), seconds(60), seconds(120)), seconds(4));
     EXPECT_EQ(slot.NoteDown(kT0 + seconds(500), seconds(2), seconds(60), seconds(120)), seconds(2));
     EXPECT_EQ(slot.counters.path_failures, 4u);
+}
+
+// Runs Balance over `slots` for one request.
+void BalanceOnce(std::vector<PathSlot>& slots, std::vector<uint64_t> bytes,
+                 std::vector<Duration> finished) {
+    std::vector<PathSlot*> ptrs;
+    for (PathSlot& s : slots) ptrs.push_back(&s);
+    PathSlot::Balance(ptrs, bytes, finished);
+}
+
+TEST(PathSlotTest, BalanceLowersTheLastPathByItsOtherSharesAndRaisesTheOthersByTheirOwn) {
+    std::vector<PathSlot> slots(3);
+    BalanceOnce(slots, {512, 256, 256}, {milliseconds(4), milliseconds(5), milliseconds(3)});
+    const double g = PathSlot::kBalanceGain;
+    EXPECT_DOUBLE_EQ(slots[0].balance, std::exp(g * 0.5));
+    EXPECT_DOUBLE_EQ(slots[1].balance, std::exp(g * (0.25 - 1)));
+    EXPECT_DOUBLE_EQ(slots[2].balance, std::exp(g * 0.25));
+    EXPECT_NEAR(slots[0].balance * slots[1].balance * slots[2].balance, 1.0, 1e-12);
+}
+
+TEST(PathSlotTest, BalanceSplitsLastPlaceBetweenPathsThatTieAndIgnoresARequestThatEndedAtOnce) {
+    std::vector<PathSlot> slots(2);
+    BalanceOnce(slots, {100, 300}, {milliseconds(2), milliseconds(2)});
+    EXPECT_EQ(slots[0].balance, 1.0);
+    EXPECT_EQ(slots[1].balance, 1.0);
+
+    std::vector<PathSlot> three(3);
+    BalanceOnce(three, {100, 100, 200}, {milliseconds(3), milliseconds(3), milliseconds(1)});
+    const double g = PathSlot::kBalanceGain;
+    EXPECT_DOUBLE_EQ(three[0].balance, std::exp(g * (0.25 - 0.5)));
+    EXPECT_DOUBLE_EQ(three[1].balance, std::exp(g * (0.25 - 0.5)));
+    EXPECT_DOUBLE_EQ(three[2].balance, std::exp(g * 0.5));
+}
+
+TEST(PathSlotTest, BalanceIsUnmovedByPathsThatFinishLastAsOftenAsTheirShareSays) {
+    // Equal shares, each path last in turn: every weight comes back to where it was.
+    std::vector<PathSlot> slots(4);
+    for (int round = 0; round < 25; ++round) {
+        for (size_t last = 0; last < slots.size(); ++last) {
+            std::vector<Duration> finished(slots.size(), milliseconds(4));
+            finished[last] = milliseconds(5);
+            BalanceOnce(slots, {256, 256, 256, 256}, finished);
+        }
+    }
+    for (const PathSlot& s : slots) EXPECT_NEAR(s.balance, 1.0, 1e-9);
+}
+
+TEST(PathSlotTest, BalanceOfAPathThatIsAlwaysLastStopsAtTheBounds) {
+    std::vector<PathSlot> slots(2);
+    for (int i = 0; i < 1000; ++i) {
+        BalanceOnce(slots, {512, 512}, {milliseconds(4), milliseconds(6)});
+    }
+    EXPECT_DOUBLE_EQ(slots[0].balance, PathSlot::kBalanceMax);
+    EXPECT_DOUBLE_EQ(slots[1].balance, PathSlot::kBalanceMin);
 }
 
 TEST(PathSlotTest, SlotStatesHaveNames) {
