@@ -20,10 +20,14 @@ struct MultipathDevice::Parent {
     // Writes: (slot, logins_ of that slot) for every extent that failed on a path, whose first
     // copy may still reach the target until that path has logged in again. Guarded by mu_.
     std::vector<std::pair<size_t, uint64_t>> fences;
-    // Reads and writes split over several paths: when the split happened and, per path of the
-    // split, when its last extent completed (for PathSlot::Balance). Emptied when an extent
-    // fails or completes elsewhere than planned: such a request says nothing about the paths'
-    // balance. Guarded by mu_.
+    // Reads and writes split over several paths: their number among such requests (0 for
+    // others), when the split happened and, per path of the split, when its last extent
+    // completed (for PathSlot::Balance). Only a request that ran alone says how its paths
+    // compare: with others in flight, backlogs set the shares and the finish times. `finishes`
+    // stays empty when another split request was in flight at the split, is ignored when
+    // another one was split before this one finished, and is emptied when an extent fails or
+    // completes elsewhere than planned. Guarded by mu_.
+    uint64_t split_seq = 0;
     TimePoint split_at{};
     struct Finish {
         size_t slot;
@@ -264,9 +268,11 @@ void MultipathDevice::Split(const std::shared_ptr<Parent>& parent) {
         } else {
             const uint64_t length = r.Length();
             std::vector<PathLoad> loads;
+            const TimePoint now = clock_->Now();
             for (size_t i = 0; i < slots_.size(); ++i) {
-                const PathSlot& s = slots_[i];
+                PathSlot& s = slots_[i];
                 if (s.state != SlotState::kActive) continue;
+                s.DecayBalance(now);
                 loads.push_back({i,
                                  (s.bytes_per_second > 0 ? s.bytes_per_second : 100e6) * s.balance,
                                  s.outstanding_bytes, s.outstanding_ios, s.priority});
@@ -274,9 +280,12 @@ void MultipathDevice::Split(const std::shared_ptr<Parent>& parent) {
             std::vector<Share> shares = picker_.Split(length, loads);
             if (shares.empty()) shares.push_back({kNoSlot, length});  // waits for a path
             if (shares.size() > 1) {
-                parent->split_at = clock_->Now();
-                for (const Share& share : shares)
-                    parent->finishes.push_back({share.path, share.bytes, TimePoint{}});
+                parent->split_seq = ++splits_;
+                parent->split_at = now;
+                if (splits_in_flight_++ == 0) {
+                    for (const Share& share : shares)
+                        parent->finishes.push_back({share.path, share.bytes, TimePoint{}});
+                }
             }
             const uint64_t cut = r.op == IoOp::kRead ? extent_bytes_ : write_extent_bytes_;
             uint64_t at = 0;
@@ -449,7 +458,10 @@ void MultipathDevice::FinishLocked(Extent& e, Status status,
     if (!status.ok() && p.error.ok()) p.error = std::move(status);
     if (--p.remaining == 0) {
         if (!p.error.ok()) ++failed_requests_;
-        if (p.error.ok() && !p.finishes.empty()) BalanceLocked(p);
+        if (p.split_seq != 0) {
+            --splits_in_flight_;
+            if (p.error.ok() && p.split_seq == splits_ && !p.finishes.empty()) BalanceLocked(p);
+        }
         done.push_back(e.parent);
     }
 }

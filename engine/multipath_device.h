@@ -153,7 +153,8 @@ class MultipathDevice final : public BlockDevice {
     void PromoteIfNoneActiveLocked();
     void FinishLocked(Extent& extent, Status status, std::vector<std::shared_ptr<Parent>>& done);
     // An extent of `p` on `slot` completed (`ok`) or failed at `now`; BalanceLocked feeds a
-    // request whose every planned path completed its part into PathSlot::Balance.
+    // request that ran alone (no other split request overlapped it) and whose every planned
+    // path completed its part into PathSlot::Balance.
     void NoteFinishLocked(Parent& p, size_t slot, bool ok, TimePoint now);
     void BalanceLocked(const Parent& p);
 
@@ -185,7 +186,11 @@ class MultipathDevice final : public BlockDevice {
     uint64_t next_id_ = 1;          // guarded by mu_
     bool queueing_logged_ = false;  // guarded by mu_
     uint64_t requests_ = 0, failed_requests_ = 0;  // guarded by mu_
-    bool shutting_down_ = false;                   // guarded by mu_: nothing is re-sent
+    // Requests split over several paths: how many so far, and how many not yet finished.
+    // Guarded by mu_.
+    uint64_t splits_ = 0;
+    uint32_t splits_in_flight_ = 0;
+    bool shutting_down_ = false;  // guarded by mu_: nothing is re-sent
 
     std::mutex posted_mu_;
     std::condition_variable posted_cv_;

@@ -92,6 +92,15 @@ void PathSlot::Balance(std::span<PathSlot* const> slots, std::span<const uint64_
     }
 }
 
+void PathSlot::DecayBalance(TimePoint now) {
+    if (balance_at != TimePoint{} && now > balance_at) {
+        const double elapsed = std::chrono::duration<double>(now - balance_at).count();
+        const double memory = std::chrono::duration<double>(kBalanceMemory).count();
+        balance = std::pow(balance, std::exp(-elapsed / memory));
+    }
+    balance_at = std::max(balance_at, now);
+}
+
 Duration PathSlot::Deadline(Duration floor, Duration ceiling, double factor) const {
     const auto typical = std::chrono::microseconds(static_cast<int64_t>(latency_us * factor));
     return std::clamp<Duration>(typical, floor, ceiling);

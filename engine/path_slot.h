@@ -57,7 +57,8 @@ struct PathSlot {
     double latency_us = 0;        // EWMA of extent latency
     double bytes_per_second = 0;  // delivered throughput while busy (see Completed); 0 until
                                   // the first window closed
-    double balance = 1;  // spread weighs the path by bytes_per_second * balance (see Balance)
+    double balance = 1;      // spread weighs the path by bytes_per_second * balance (see Balance)
+    TimePoint balance_at{};  // when DecayBalance last ran
     LatencyHistogram histogram;
     SlotCounters counters;
 
@@ -88,12 +89,20 @@ struct PathSlot {
     // exp(kBalanceGain * (share - was_last)), where was_last is 1 for the path that finished
     // last (split between paths that tie) and 0 for the others, within [kBalanceMin,
     // kBalanceMax]. The steps add up to zero over a request, so the weights keep their product;
-    // a request whose paths all finished at once teaches nothing and changes nothing.
+    // a request whose paths all finished at once teaches nothing and changes nothing. The bounds
+    // are narrow: the weight corrects the measured throughput, it does not replace it, and a
+    // path that merely drew a run of late finishes is not squeezed below spread's minimum share.
     static void Balance(std::span<PathSlot* const> slots, std::span<const uint64_t> bytes,
                         std::span<const Duration> finished);
+    // Moves the weight back toward 1 for the time since the last call, by e^(-elapsed /
+    // kBalanceMemory) in the log: what Balance learnt fades unless requests keep confirming
+    // it, and a path that spread stopped giving shares to (its weighted share fell under the
+    // minimum) is tried again. The engine calls it for every path at every split.
+    void DecayBalance(TimePoint now);
+    static constexpr Duration kBalanceMemory = std::chrono::seconds(2);
     static constexpr double kBalanceGain = 0.05;
-    static constexpr double kBalanceMin = 0.5;
-    static constexpr double kBalanceMax = 2.0;
+    static constexpr double kBalanceMin = 2.0 / 3;
+    static constexpr double kBalanceMax = 1.5;
     // How long an extent sent now may take before the path is suspected.
     Duration Deadline(Duration floor, Duration ceiling, double factor) const;
     // Records a failure at `now` and returns the stable window the path must show before it

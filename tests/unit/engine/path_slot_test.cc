@@ -216,6 +216,20 @@ TEST(PathSlotTest, BalanceOfAPathThatIsAlwaysLastStopsAtTheBounds) {
     EXPECT_DOUBLE_EQ(slots[1].balance, PathSlot::kBalanceMin);
 }
 
+TEST(PathSlotTest, BalanceFadesTowardOneWithTheTimeSinceItWasLastDecayed) {
+    PathSlot slot;
+    slot.balance = 1.5;
+    slot.DecayBalance(kT0);  // the first call only starts the clock
+    EXPECT_DOUBLE_EQ(slot.balance, 1.5);
+    slot.DecayBalance(kT0 + PathSlot::kBalanceMemory);
+    EXPECT_NEAR(std::log(slot.balance), std::log(1.5) / std::exp(1.0), 1e-12);
+    slot.DecayBalance(kT0);  // time does not run backwards for it
+    EXPECT_NEAR(std::log(slot.balance), std::log(1.5) / std::exp(1.0), 1e-12);
+    slot.balance = 0.7;
+    slot.DecayBalance(kT0 + PathSlot::kBalanceMemory * 50);
+    EXPECT_NEAR(slot.balance, 1.0, 1e-9);
+}
+
 TEST(PathSlotTest, SlotStatesHaveNames) {
     EXPECT_STREQ(SlotStateName(SlotState::kActive), "active");
     EXPECT_STREQ(SlotStateName(SlotState::kProbation), "probation");
