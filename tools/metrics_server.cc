@@ -108,7 +108,7 @@ const std::vector<PathMetric>& PathMetrics() {
         {"lunfs_path_latency_p99_seconds", "gauge", "99th percentile of extent latency.",
          [](const PathStats& p) { return p.latency_p99_us / 1e6; }},
         {"lunfs_path_throughput_estimate_bytes_per_second", "gauge",
-         "The engine's estimate of the path's throughput while busy.",
+         "What spread weighs the path by: its throughput while busy, times its balance.",
          [](const PathStats& p) { return p.bytes_per_second; }},
     };
     return m;
