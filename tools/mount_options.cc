@@ -86,7 +86,9 @@ const std::vector<MountOption>& Table() {
          &L::readahead_kib, 0, 1048576},
         {"fuse-threads", "", "N",
          "FUSE worker threads (they hand requests on, and send a request's last command "
-         "themselves when its path is idle: a few are enough)",
+         "themselves when its path is idle; each more wakes for requests too, which costs small "
+         "random I/O more than it gains; a control command such as a path add holds one while "
+         "it logs in)",
          &M::fuse_threads, 1, 256},
         {"metrics", "", "HOST:PORT",
          "Serve Prometheus metrics on this address (loopback only unless metrics-allow-remote; "

@@ -45,7 +45,7 @@ struct MountSettings {
     bool foreground = false;
     bool allow_other = false;
     std::string initiator_name = "iqn.2026-11.io.lunfs:initiator";
-    unsigned fuse_threads = 4;
+    unsigned fuse_threads = 2;
     std::string log_level = "info";
     std::string log_file;
     std::string metrics;                // host:port of the Prometheus endpoint; "" for none
