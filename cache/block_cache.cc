@@ -79,7 +79,7 @@ BlockCache::~BlockCache() {
     inner_cv_.wait(lock, [&] { return inner_in_flight_ == 0; });
 }
 
-void BlockCache::SendInner(IoRequest request) {
+IoRequest BlockCache::Counted(IoRequest request) {
     {
         std::lock_guard lock(inner_mu_);
         ++inner_in_flight_;
@@ -90,8 +90,10 @@ void BlockCache::SendInner(IoRequest request) {
         std::lock_guard lock(inner_mu_);
         if (--inner_in_flight_ == 0) inner_cv_.notify_all();
     };
-    inner_->Submit(std::move(request));
+    return request;
 }
+
+void BlockCache::SendInner(IoRequest request) { inner_->Submit(Counted(std::move(request))); }
 
 void BlockCache::SendQueued(std::unique_lock<std::mutex>& order) {
     if (sending_) return;
@@ -100,7 +102,7 @@ void BlockCache::SendQueued(std::unique_lock<std::mutex>& order) {
         IoRequest request = std::move(send_queue_.front());
         send_queue_.pop_front();
         order.unlock();
-        SendInner(std::move(request));
+        inner_->Submit(std::move(request));
         order.lock();
     }
     sending_ = false;

@@ -163,12 +163,14 @@ class BlockCache final : public BlockDevice {
     void EvictLocked(Shard& shard);
     void Touch(Shard& shard, Chunk& chunk);
 
-    // Sends a request of the cache's own to the inner device, counted so that the destructor
-    // can wait for it.
+    // A request of the cache's own, counted until it completes so that the destructor can wait
+    // for it; SendInner sends one to the inner device.
+    IoRequest Counted(IoRequest request);
     void SendInner(IoRequest request);
-    // Sends send_queue_ through SendInner in order, unless another thread is doing so already
+    // Sends send_queue_ to the inner device in order, unless another thread is doing so already
     // (which then sends what this one queued too). `order` holds send_order_mu_ on entry and on
-    // return; it is let go around each send.
+    // return; it is let go around each send. Write-backs are queued Counted(); a caller's write
+    // is not (the caller waits for it).
     void SendQueued(std::unique_lock<std::mutex>& order);
 
     std::shared_ptr<BlockDevice> inner_;

@@ -200,7 +200,7 @@ uint64_t BlockCache::StartWriteBack(bool all, TimePoint older_than) {
             for (auto& data : run->buffers) DropChunkData(std::move(data));
             FinishWriteBack(seq, run->length, s);
         };
-        send_queue_.push_back(std::move(request));
+        send_queue_.push_back(Counted(std::move(request)));
     }
     SendQueued(order);
     return last_seq;

@@ -93,7 +93,7 @@ void PathSlot::Balance(std::span<PathSlot* const> slots, std::span<const uint64_
 }
 
 void PathSlot::DecayBalance(TimePoint now) {
-    if (balance_at != TimePoint{} && now > balance_at) {
+    if (balance != 1 && balance_at != TimePoint{} && now > balance_at) {  // 1 stays 1
         const double elapsed = std::chrono::duration<double>(now - balance_at).count();
         const double memory = std::chrono::duration<double>(kBalanceMemory).count();
         balance = std::pow(balance, std::exp(-elapsed / memory));
