@@ -573,11 +573,16 @@ def document(d, plots, stem):
            f"`{m['invocation']}`: {m['elapsed']} s", ""]
     if m.get("lunfs_defaults"):
         out += [f"lunfs mounts with its defaults but for `--policy`: {m['lunfs_defaults']}.", ""]
+    turns = ""
+    if "u1" in d.scenarios:
+        turns = (f"in u1, where they come out close, lunfs and qsd run {m.get('turns', m['runs'])} "
+                 "time(s) each, taking turns. ")
     out += [
         "One lab (tgtd on loopback, one portal per path, one 2 GiB LUN of 512 B blocks), every "
         "portal capped in both directions with htb on `lo`. Each figure is the median of "
         f"{m['runs']} run(s) of fio (libaio, `O_DIRECT`, time-based, {m['runtime']} s"
-        f"{'' if m['ramp'] == '0' else ' after a ' + m['ramp'] + ' s ramp'}) on the file each tool exports, or of iscsi-perf (reads only) on the LUN itself. "
+        f"{'' if m['ramp'] == '0' else ' after a ' + m['ramp'] + ' s ramp'}) on the file each tool exports, or of iscsi-perf (reads only) on the LUN itself; "
+        f"{turns}"
         "MiB/s and IOPS are fio's. *limit* is the sum of the caps of the paths used; *best peer* "
         "is the fastest of iscsi-perf, qsd (qemu-storage-daemon's libiscsi driver with its FUSE "
         "export), lunfs failover and lunfs round-robin in that row; a value marked (c1) or (u1) "
