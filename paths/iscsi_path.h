@@ -22,7 +22,10 @@
 // Health: while the path is up and idle (nothing in flight), a TEST UNIT READY every
 // health_interval with its own short timeout finds a dead path that no I/O would reveal. A busy
 // path is judged by its commands' own completions and timeouts instead, so a check never waits
-// behind data.
+// behind data. But a busy path that has sent nothing lately (reads whose commands the target
+// already acknowledged, waiting for their data) would leave TCP nothing to time out: when
+// nothing was issued or completed for quiet_probe, a NOP-Out goes out, and only whether TCP gets
+// it acknowledged matters (unacked_timeout), never how long its answer takes.
 #pragma once
 
 #include <chrono>
@@ -61,6 +64,8 @@ struct IscsiPathOptions {
     // A connection whose sent bytes stay unacknowledged this long is dead (TCP_USER_TIMEOUT): a
     // black-holed or frozen path fails in about this time, whatever its commands' timeouts.
     int unacked_timeout_ms = 500;
+    // A busy path with nothing issued or completed for this long sends a NOP-Out (see Health).
+    std::chrono::milliseconds quiet_probe{200};
     std::chrono::milliseconds health_interval{1000};  // idle check period
     int health_timeout_s = 3;                         // a check's own timeout
     std::chrono::milliseconds reconnect_min{250};     // first backoff after a failure
@@ -148,6 +153,7 @@ class IscsiPath final : public PathIo {
     std::chrono::steady_clock::time_point reconnect_at_;
     std::chrono::steady_clock::time_point last_activity_;  // last command issued or completed
     bool health_check_in_flight_ = false;
+    std::chrono::steady_clock::time_point last_nop_;  // last NOP-Out sent on a quiet busy path
     std::deque<PathCommand> pending_;
     std::vector<uint8_t> zero_block_;  // the data of WRITE SAME commands
     uint32_t in_flight_ = 0;

@@ -29,6 +29,12 @@ PortFault::PortFault(const std::vector<int>& ports, bool drop) {
         if (drop) {
             rules += "add rule inet " + table_ + " out tcp sport " + std::to_string(port) + " " +
                      verdict + "\n";
+            // Packets already past the output hook (waiting in a qdisc on lo, like bytes on a
+            // wire) are lost too, on arrival.
+            for (const char* dir : {"sport", "dport"}) {
+                rules += "add rule inet " + table_ + " in tcp " + dir + " " + std::to_string(port) +
+                         " drop\n";
+            }
         }
     }
     const std::string file = "/tmp/" + table_ + ".nft";
@@ -36,6 +42,7 @@ PortFault::PortFault(const std::vector<int>& ports, bool drop) {
         std::ofstream out(file);
         out << "add table inet " << table_ << "\n"
             << "add chain inet " << table_ << " out { type filter hook output priority 0; }\n"
+            << "add chain inet " << table_ << " in { type filter hook input priority 0; }\n"
             << rules;
     }
     CommandResult r = Shell("nft -f " + file);

@@ -19,8 +19,9 @@ namespace lunfs::test {
 std::string NextFaultName();
 
 // nft rules that make some lab ports fail, removed on destruction. `drop` black-holes the
-// traffic; otherwise every packet sent to the ports is answered with a TCP reset (the target's
-// own packets pass, so the initiator's socket is the one that sees the reset).
+// traffic, what is already queued on lo included; otherwise every packet sent to the ports is
+// answered with a TCP reset (the target's own packets pass, so the initiator's socket is the one
+// that sees the reset).
 class PortFault {
   public:
     PortFault(const std::vector<int>& ports, bool drop);
