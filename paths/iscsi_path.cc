@@ -285,9 +285,7 @@ void IscsiPath::Run() {
         if (ctx_) fds[1] = {iscsi_get_fd(ctx_), static_cast<short>(iscsi_which_events(ctx_)), 0};
         auto until = next_tick;
         if (state_ == PathState::kDown && opened_) until = std::min(until, reconnect_at_);
-        if (state_ == PathState::kUp && in_flight_ != 0) {
-            until = std::min(until, std::max(last_activity_, last_nop_) + options_.quiet_probe);
-        }
+        if (state_ == PathState::kUp && in_flight_ != 0) until = std::min(until, NopDue());
         // Rounded up: rounded down, the last millisecond before a tick would spin on poll(0).
         const auto wait = std::chrono::ceil<std::chrono::milliseconds>(until - Clock::now());
         const nfds_t nfds = ctx_ ? 2 : 1;
@@ -525,7 +523,7 @@ void IscsiPath::CheckHealth(Clock::time_point now) {
     if (in_flight_ != 0) {
         // Busy and quiet: a NOP-Out gives TCP bytes to have acknowledged. Its answer may wait
         // behind read data, so it is not awaited; libiscsi matches and drops it.
-        if (now - std::max(last_activity_, last_nop_) >= options_.quiet_probe) {
+        if (now >= NopDue()) {
             last_nop_ = now;
             if (iscsi_nop_out_async(ctx_, nullptr, nullptr, 0, nullptr) != 0) {
                 spdlog::debug("{}: cannot queue a NOP-Out: {}", name_, iscsi_get_error(ctx_));

@@ -28,6 +28,7 @@
 // it acknowledged matters (unacked_timeout), never how long its answer takes.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -154,6 +155,10 @@ class IscsiPath final : public PathIo {
     std::chrono::steady_clock::time_point last_activity_;  // last command issued or completed
     bool health_check_in_flight_ = false;
     std::chrono::steady_clock::time_point last_nop_;  // last NOP-Out sent on a quiet busy path
+    // When a busy path sends its next NOP-Out unless it issues or completes something first.
+    std::chrono::steady_clock::time_point NopDue() const {
+        return std::max(last_activity_, last_nop_) + options_.quiet_probe;
+    }
     std::deque<PathCommand> pending_;
     std::vector<uint8_t> zero_block_;  // the data of WRITE SAME commands
     uint32_t in_flight_ = 0;

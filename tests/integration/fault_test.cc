@@ -3,7 +3,6 @@
 // path or the target misbehaves. Every case asks for no I/O error, no verification error, no
 // failed request, and the data read back through the mount equal to the backing file; the longest
 // I/O and the longest time without any completion are reported as figures, not asserted.
-#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -11,14 +10,13 @@
 
 #include <cerrno>
 #include <chrono>
-#include <cstdlib>
 #include <cstring>
 #include <future>
-#include <memory>
 #include <set>
 #include <sstream>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "tests/integration/fio.h"
 #include "tests/integration/harness.h"
@@ -196,31 +194,28 @@ TEST_F(FaultTest, CommandsTimedOutByLibiscsiAreResentOnlyAfterTheirSessionIsTorn
 // A read on a slow path: its command is acknowledged at once, then its data trickles in. When
 // the path is black-holed meanwhile, the initiator has no bytes of its own unacknowledged, so
 // TCP's --unacked-timeout alone would never fire, and the extent's deadline (ten times the
-// path's latency: about 7 s here) would be what finds it. The NOP-Out a quiet busy path sends
+// path's latency: about 5 s here) would be what finds it. The NOP-Out a quiet busy path sends
 // gives TCP a byte to have acknowledged, and the read is re-sent on the other path in about a
 // second.
 TEST_F(FaultTest, BlackHoledPathWithOnlyAReadInFlightIsFoundByItsNopOut) {
     Start(2, "--policy failover --cache none");
     const int port = lab_->Port(0);  // the active path
-    // 3 Mbit/s: a 256 KiB read takes about 0.7 s, under the deadline's 1 s floor.
-    PortSlow slow({port}, 3000);
+    // 4 Mbit/s: a 256 KiB read takes about 0.5 s, well under the deadline's 1 s floor.
+    PortSlow slow({port}, 4000);
     ASSERT_TRUE(slow.ok()) << slow.error();
-    const int fd = open(mount_->File().c_str(), O_RDONLY | O_DIRECT);
-    ASSERT_GE(fd, 0) << strerror(errno);
     constexpr size_t kBytes = 256 << 10;
-    void* raw = std::aligned_alloc(4096, kBytes);
-    ASSERT_NE(raw, nullptr);
-    std::unique_ptr<void, decltype(&std::free)> buffer(raw, &std::free);
-    auto timed_read = [&](off_t at) {
+    auto timed_read = [&](uint64_t at) {
         const auto start = std::chrono::steady_clock::now();
-        const ssize_t n = pread(fd, buffer.get(), kBytes, at);
-        EXPECT_EQ(n, static_cast<ssize_t>(kBytes)) << strerror(errno);
+        std::vector<char> data;
+        EXPECT_TRUE(ReadDirect(mount_->File(), at, kBytes, data)) << strerror(errno);
         return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     };
     double warm_s = 0;  // the path's latency
     for (int i = 0; i < 3; ++i) warm_s = std::max(warm_s, timed_read(i * kBytes));
     Report("slow_read_ms", warm_s * 1000);
-    ASSERT_GT(warm_s, 0.4) << "the cap on the active path did not slow its reads";
+    ASSERT_GT(warm_s, 0.3) << "the cap on the active path did not slow its reads";
+    // The slow path is still the one in use: none of those reads overran its deadline.
+    ASSERT_EQ(StatsJson(*mount_)["luns"][0]["paths"][0]["path_failures"].get<int>(), 0);
     double faulted_s = 0;
     bool fault_ok = false;
     {
@@ -230,7 +225,6 @@ TEST_F(FaultTest, BlackHoledPathWithOnlyAReadInFlightIsFoundByItsNopOut) {
         fault_ok = fault.ok();
         faulted_s = reader.get();
     }
-    close(fd);
     ASSERT_TRUE(fault_ok);
     Report("faulted_read_ms", faulted_s * 1000);
     EXPECT_LT(faulted_s, 4.0) << ReadText(Mp() + ".log");
