@@ -5,6 +5,8 @@
 #include <iscsi/iscsi.h>
 #include <iscsi/scsi-lowlevel.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <spdlog/spdlog.h>
 #include <sys/eventfd.h>
@@ -184,8 +186,7 @@ bool IscsiPath::SendFromSubmitter(PathCommand& command) {
     }
     t_submitter_sending = true;
     Issue(std::move(command));
-    if (ctx_ && !failure_ && (iscsi_which_events(ctx_) & POLLOUT) &&
-        iscsi_service(ctx_, POLLOUT) < 0) {
+    if (ctx_ && !failure_ && (iscsi_which_events(ctx_) & POLLOUT) && Service(POLLOUT) < 0) {
         Fail(Status::Retryable(ENOTCONN, fmt::format("{}: {}", name_, iscsi_get_error(ctx_)),
                                Scope::kPath));
     }
@@ -310,7 +311,7 @@ void IscsiPath::Run() {
             uint64_t count;
             [[maybe_unused]] ssize_t n = read(wake_fd_, &count, sizeof(count));
         }
-        if (ctx_ && fds[1].revents != 0 && iscsi_service(ctx_, fds[1].revents) < 0) {
+        if (ctx_ && fds[1].revents != 0 && Service(fds[1].revents) < 0) {
             Fail(Status::Retryable(ENOTCONN, fmt::format("{}: {}", name_, iscsi_get_error(ctx_)),
                                    Scope::kPath));
         }
@@ -601,6 +602,33 @@ void IscsiPath::Issue(PathCommand command) {
     }
     ++in_flight_;
     counters_.in_flight++;
+    const bool data_out = c.kind == CommandKind::kWrite || c.kind == CommandKind::kUnmap ||
+                          c.kind == CommandKind::kWriteSameUnmap;
+    unsent_writes_ += data_out ? 2 : 1;  // a command's data is a second socket write
+    if (c.kind == CommandKind::kWrite) unsent_data_ += bytes;
+}
+
+// libiscsi writes a PDU's header and its data with a socket call each, and the session's socket
+// sends every call at once (TCP_NODELAY): a 4 KiB write would leave as two segments and commands
+// issued together as two per command, each segment a wake-up of the target. So when small
+// commands wait to be written together (more than one socket write, at most kCorkBytes of data),
+// the socket is corked around libiscsi's writes and they leave in as few segments as fit. A lone
+// command without data is one write anyway; bulk data gains nothing from it, and is left as it
+// was (on a slow link a larger first segment would wait longer for its acknowledgement, which
+// --unacked-timeout watches).
+int IscsiPath::Service(short revents) {
+    const bool cork = (revents & POLLOUT) && unsent_writes_ > 1 && unsent_data_ <= kCorkBytes;
+    if (revents & POLLOUT) {
+        unsent_writes_ = 0;
+        unsent_data_ = 0;
+    }
+    const int fd = iscsi_get_fd(ctx_);
+    const int on = 1, off = 0;
+    if (cork) setsockopt(fd, IPPROTO_TCP, TCP_CORK, &on, sizeof(on));
+    const int result = iscsi_service(ctx_, revents);
+    // Uncorking sends what is held; a socket libiscsi closed meanwhile holds nothing.
+    if (cork && iscsi_get_fd(ctx_) == fd) setsockopt(fd, IPPROTO_TCP, TCP_CORK, &off, sizeof(off));
+    return result;
 }
 
 void IscsiPath::OnCommandDone(iscsi_context*, int status, void* data, void* task_ptr) {

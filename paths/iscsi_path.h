@@ -106,6 +106,7 @@ class IscsiPath final : public PathIo {
     Status TakeProbeAnswer(int step, const uint8_t* data, size_t size);
     void IssuePending();
     void Issue(PathCommand command);
+    int Service(short revents);  // iscsi_service, with the socket corked around a batch of sends
     // Sends `command` on the submitting thread if it can (see the threading contract).
     bool SendFromSubmitter(PathCommand& command);
     // Calls `done` now, or keeps it for DeliverDeferred(): on a submitting thread, and for a
@@ -162,6 +163,11 @@ class IscsiPath final : public PathIo {
     std::deque<PathCommand> pending_;
     std::vector<uint8_t> zero_block_;  // the data of WRITE SAME commands
     uint32_t in_flight_ = 0;
+    // Queued by our commands since the last POLLOUT service: socket writes, and bytes of WRITE
+    // data.
+    uint32_t unsent_writes_ = 0;
+    uint64_t unsent_data_ = 0;
+    static constexpr uint64_t kCorkBytes = 64 * 1024;
     std::optional<Status> failure_;  // set by callbacks; acted on after iscsi_service()
     bool tearing_down_ = false;      // inside iscsi_destroy_context()
     int probe_step_ = 0;

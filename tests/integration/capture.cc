@@ -89,8 +89,7 @@ std::vector<IscsiPdu> IscsiCapture::Stop() {
         waitpid(pid_, nullptr, 0);
         pid_ = 0;
     }
-    std::string decode = "tshark -r " + dir_ + "/capture.pcapng -o iscsi.bogus_pdu_filter:FALSE";
-    for (int p : ports_) decode += " -d tcp.port==" + std::to_string(p) + ",iscsi";
+    const std::string decode = Decoder();
     CommandResult lost = Shell(decode +
                                " -Y 'tcp.analysis.lost_segment' -T fields -e frame.number"
                                " 2>/dev/null | wc -l");
@@ -134,6 +133,24 @@ std::vector<IscsiPdu> IscsiCapture::Stop() {
         }
     }
     return out;
+}
+
+std::vector<int> IscsiCapture::SegmentsTo(int port) const {
+    const CommandResult r = Shell(Decoder() + " -Y 'tcp.dstport==" + std::to_string(port) +
+                                  " && tcp.len>0' -T fields -e tcp.len 2>/dev/null");
+    std::vector<int> out;
+    std::istringstream lines(r.output);
+    std::string line;
+    while (std::getline(lines, line)) {
+        if (!line.empty()) out.push_back(std::atoi(line.c_str()));
+    }
+    return out;
+}
+
+std::string IscsiCapture::Decoder() const {
+    std::string decode = "tshark -r " + dir_ + "/capture.pcapng -o iscsi.bogus_pdu_filter:FALSE";
+    for (int p : ports_) decode += " -d tcp.port==" + std::to_string(p) + ",iscsi";
+    return decode;
 }
 
 }  // namespace lunfs::test

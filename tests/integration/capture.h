@@ -32,8 +32,11 @@ class IscsiCapture {
     // Stops the capture and decodes it. `error()` says what went wrong when it cannot: a packet
     // the capture missed, or a frame it cannot attribute.
     std::vector<IscsiPdu> Stop();
+    // After Stop(): the TCP payload size of every segment sent to `port`, in capture order.
+    std::vector<int> SegmentsTo(int port) const;
 
   private:
+    std::string Decoder() const;  // the tshark command line that reads the capture as iSCSI
     std::string dir_;
     std::vector<int> ports_;
     pid_t pid_ = -1;
