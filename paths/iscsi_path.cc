@@ -622,12 +622,13 @@ int IscsiPath::Service(short revents) {
         unsent_writes_ = 0;
         unsent_data_ = 0;
     }
+    if (!cork) return iscsi_service(ctx_, revents);
     const int fd = iscsi_get_fd(ctx_);
     const int on = 1, off = 0;
-    if (cork) setsockopt(fd, IPPROTO_TCP, TCP_CORK, &on, sizeof(on));
+    setsockopt(fd, IPPROTO_TCP, TCP_CORK, &on, sizeof(on));
     const int result = iscsi_service(ctx_, revents);
     // Uncorking sends what is held; a socket libiscsi closed meanwhile holds nothing.
-    if (cork && iscsi_get_fd(ctx_) == fd) setsockopt(fd, IPPROTO_TCP, TCP_CORK, &off, sizeof(off));
+    if (iscsi_get_fd(ctx_) == fd) setsockopt(fd, IPPROTO_TCP, TCP_CORK, &off, sizeof(off));
     return result;
 }
 

@@ -139,11 +139,7 @@ std::vector<int> IscsiCapture::SegmentsTo(int port) const {
     const CommandResult r = Shell(Decoder() + " -Y 'tcp.dstport==" + std::to_string(port) +
                                   " && tcp.len>0' -T fields -e tcp.len 2>/dev/null");
     std::vector<int> out;
-    std::istringstream lines(r.output);
-    std::string line;
-    while (std::getline(lines, line)) {
-        if (!line.empty()) out.push_back(std::atoi(line.c_str()));
-    }
+    for (const std::string& len : Split(r.output, "\n")) out.push_back(std::atoi(len.c_str()));
     return out;
 }
 
