@@ -78,7 +78,12 @@ TEST_F(OrderingTest, StaleCopyQueuedOnASlowLinkNeverOvertakesNewerData) {
     }
     EXPECT_EQ(ReadFileRange(lab.Backing(), kAt, newer.size()), newer);
     const nlohmann::json st = StatsJson(mount);
-    EXPECT_GE(st["luns"][0]["paths"][0]["resets"].get<int>(), 1) << st.dump();
+    // A was torn down while the stale copy sat in the link's queue: by the overdue write, or by
+    // its connection's unacknowledged data (a 64 KiB segment takes 0.65 s at this rate), which
+    // of the two first depends on this host's load.
+    const nlohmann::json& a = st["luns"][0]["paths"][0];
+    EXPECT_GE(a["resets"].get<int>() + a["path_failures"].get<int>(), 1) << st.dump();
+    EXPECT_GE(a["retries"].get<int>(), 1) << st.dump();
 }
 
 constexpr uint8_t kScsiCommand = 0x01;
