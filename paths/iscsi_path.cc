@@ -602,10 +602,10 @@ void IscsiPath::Issue(PathCommand command) {
     }
     ++in_flight_;
     counters_.in_flight++;
-    const bool data_out = c.kind == CommandKind::kWrite || c.kind == CommandKind::kUnmap ||
-                          c.kind == CommandKind::kWriteSameUnmap;
-    unsent_writes_ += data_out ? 2 : 1;  // a command's data is a second socket write
-    if (c.kind == CommandKind::kWrite) unsent_data_ += bytes;
+    // A command's data (libiscsi knows its direction and size) is a second socket write.
+    const bool data_out = t->xfer_dir == SCSI_XFER_WRITE;
+    unsent_writes_ += data_out ? 2 : 1;
+    if (data_out) unsent_data_ += static_cast<uint64_t>(t->expxferlen);
 }
 
 // libiscsi writes a PDU's header and its data with a socket call each, and the session's socket

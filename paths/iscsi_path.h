@@ -163,8 +163,8 @@ class IscsiPath final : public PathIo {
     std::deque<PathCommand> pending_;
     std::vector<uint8_t> zero_block_;  // the data of WRITE SAME commands
     uint32_t in_flight_ = 0;
-    // Queued by our commands since the last POLLOUT service: socket writes, and bytes of WRITE
-    // data.
+    // Queued by our commands since the last POLLOUT service: socket writes, and bytes of data
+    // sent to the target.
     uint32_t unsent_writes_ = 0;
     uint64_t unsent_data_ = 0;
     static constexpr uint64_t kCorkBytes = 64 * 1024;

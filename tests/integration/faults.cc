@@ -20,20 +20,20 @@ std::string NextFaultName() {
 PortFault::PortFault(const std::vector<int>& ports, bool drop) {
     table_ = NextFaultName();
     std::string rules;
-    const std::string verdict = drop ? "drop" : "reject with tcp reset";
     for (int port : ports) {
-        rules += "add rule inet " + table_ + " out tcp dport " + std::to_string(port) + " " +
-                 verdict + "\n";
-        // A reset answers our packets with RST, which must reach us: the target's packets, RSTs
-        // included, pass (and meet our closed socket, which resets the target's side too).
-        if (drop) {
-            rules += "add rule inet " + table_ + " out tcp sport " + std::to_string(port) + " " +
-                     verdict + "\n";
-            // Packets already past the output hook (waiting in a qdisc on lo, like bytes on a
-            // wire) are lost too, on arrival.
+        const std::string p = std::to_string(port);
+        if (!drop) {
+            // A reset answers our packets with RST, which must reach us: the target's packets,
+            // RSTs included, pass (and meet our closed socket, which resets the target's side).
+            rules += "add rule inet " + table_ + " out tcp dport " + p + " reject with tcp reset\n";
+            continue;
+        }
+        // Both directions, at the output hook and again at the input hook: packets already
+        // past the output (waiting in a qdisc on lo, like bytes on a wire) are lost on arrival.
+        for (const char* chain : {"out", "in"}) {
             for (const char* dir : {"sport", "dport"}) {
-                rules += "add rule inet " + table_ + " in tcp " + dir + " " + std::to_string(port) +
-                         " drop\n";
+                rules +=
+                    "add rule inet " + table_ + " " + chain + " tcp " + dir + " " + p + " drop\n";
             }
         }
     }
@@ -41,9 +41,11 @@ PortFault::PortFault(const std::vector<int>& ports, bool drop) {
     {
         std::ofstream out(file);
         out << "add table inet " << table_ << "\n"
-            << "add chain inet " << table_ << " out { type filter hook output priority 0; }\n"
-            << "add chain inet " << table_ << " in { type filter hook input priority 0; }\n"
-            << rules;
+            << "add chain inet " << table_ << " out { type filter hook output priority 0; }\n";
+        if (drop) {
+            out << "add chain inet " << table_ << " in { type filter hook input priority 0; }\n";
+        }
+        out << rules;
     }
     CommandResult r = Shell("nft -f " + file);
     std::remove(file.c_str());

@@ -49,9 +49,9 @@ TEST_F(OrderingTest, StaleCopyOfAReissuedWriteNeverOvertakesNewerData) {
     std::this_thread::sleep_for(3s);  // time for anything left over to arrive
     EXPECT_EQ(ReadFileRange(lab.Backing(), kAt, newer.size()), newer);
     const nlohmann::json st = StatsJson(mount);
-    // A was torn down: by its overdue command, or by its connection's unacknowledged data.
-    const nlohmann::json& a = st["luns"][0]["paths"][0];
-    EXPECT_GE(a["resets"].get<int>() + a["path_failures"].get<int>(), 1) << st.dump();
+    // A was torn down (path_failures counts a reset for an overdue command too): by its overdue
+    // command, or by its connection's unacknowledged data.
+    EXPECT_GE(st["luns"][0]["paths"][0]["path_failures"].get<int>(), 1) << st.dump();
     EXPECT_GT(st["luns"][0]["paths"][1]["bytes_written"].get<uint64_t>(), 0u) << st.dump();
 }
 
@@ -78,11 +78,11 @@ TEST_F(OrderingTest, StaleCopyQueuedOnASlowLinkNeverOvertakesNewerData) {
     }
     EXPECT_EQ(ReadFileRange(lab.Backing(), kAt, newer.size()), newer);
     const nlohmann::json st = StatsJson(mount);
-    // A was torn down while the stale copy sat in the link's queue: by the overdue write, or by
-    // its connection's unacknowledged data (a 64 KiB segment takes 0.65 s at this rate), which
-    // of the two first depends on this host's load.
+    // A was torn down while the stale copy sat in the link's queue, by the overdue write or by
+    // its connection's unacknowledged data (a 64 KiB segment takes 0.65 s at this rate),
+    // whichever comes first on this host, and the write was retried off it.
     const nlohmann::json& a = st["luns"][0]["paths"][0];
-    EXPECT_GE(a["resets"].get<int>() + a["path_failures"].get<int>(), 1) << st.dump();
+    EXPECT_GE(a["path_failures"].get<int>(), 1) << st.dump();
     EXPECT_GE(a["retries"].get<int>(), 1) << st.dump();
 }
 
