@@ -34,6 +34,11 @@ enum IoFlags : uint32_t {
     // A write that must reach the LUN before it completes (a handle opened with O_DIRECT,
     // O_SYNC or O_DSYNC): no layer may acknowledge it from memory.
     kIoWriteThrough = 1u << 0,
+    // A write that must be on the LUN's stable storage when it completes (a handle opened with
+    // O_SYNC or O_DSYNC, or a pwritev2 with RWF_DSYNC): implies kIoWriteThrough. The engine
+    // sends it with FUA where the LUN honours FUA, else follows it with a SYNCHRONIZE CACHE
+    // where the LUN has a volatile write cache (or its caching mode page cannot be read).
+    kIoDurable = 1u << 1,
 };
 
 struct IoRequest {
@@ -43,6 +48,10 @@ struct IoRequest {
     IoCallback done;         // called exactly once
     uint32_t flags = kIoNoFlags;
     uint64_t discard_length = 0;  // kDiscard: bytes from `offset` (it has no buffers)
+    // kFlush: the BlockDevice::WriteBackFailures() count its caller has already been told of
+    // (a file handle samples it at open, as Linux samples a mapping's errseq). The flush fails
+    // when the count has moved past it, so every handle hears of every failure once.
+    uint64_t failures_seen = 0;
 
     // Bytes the request covers: the iovec lengths summed (0 for a flush; discard_length for a
     // discard).
@@ -65,6 +74,11 @@ class BlockDevice {
 
     // Whether kDiscard requests are supported; without it they complete with EOPNOTSUPP.
     virtual bool CanDiscard() const { return false; }
+
+    // Writes this device acknowledged before the LUN had them and the LUN then refused for good
+    // (a write-back cache's final failures): a count that only grows. Devices that acknowledge
+    // nothing early have none.
+    virtual uint64_t WriteBackFailures() const { return 0; }
 };
 
 // Checks a request against a device's alignment and capacity; ok or EINVAL.

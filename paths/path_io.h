@@ -24,6 +24,11 @@ struct LunInfo {
     BlockLimits limits;
     Capacity capacity;
     Provisioning provisioning;  // VPD 0xB2, read when the LUN is thin (LBPME)
+    // MODE SENSE: whether the LUN has a volatile write cache that is on (caching mode page,
+    // WCE), and whether it honours FUA on writes (DPOFUA in the mode parameter header). When
+    // the target does not answer MODE SENSE, the strict guess: a write cache, and no FUA.
+    bool write_cache = true;
+    bool fua = false;
 };
 
 enum class CommandKind : uint8_t {
@@ -48,6 +53,9 @@ struct PathCommand {
     // waking the path's thread for it: saves a thread hop per request. Set it on the last
     // command a thread submits in a row, so that the paths woken for the others start first.
     bool send_from_submitter = false;
+    // kWrite: Force Unit Access, the data is on stable storage before the target answers GOOD.
+    // Only set where LunInfo::fua says the LUN honours it.
+    bool fua = false;
 };
 
 enum class PathState : uint8_t {
