@@ -21,6 +21,8 @@ void TbbExecutor::Run(std::function<void()> work) {
             work();
         } catch (const std::exception& e) {
             spdlog::critical("engine work threw: {}", e.what());
+        } catch (...) {
+            spdlog::critical("engine work threw something that is not an exception");
         }
     });
 }
@@ -37,6 +39,8 @@ void TbbExecutor::Post(std::function<void()> work) {
             work();
         } catch (const std::exception& e) {
             spdlog::critical("engine task threw: {}", e.what());
+        } catch (...) {
+            spdlog::critical("engine task threw something that is not an exception");
         }
         if (pending_.fetch_sub(1) == 1) {
             std::lock_guard lock(mu_);

@@ -36,7 +36,9 @@ class InlineExecutor final : public Executor {
 
 // A long-lived oneTBB arena: `workers` slots for TBB's worker threads, which run posted tasks,
 // and `callers` slots for threads that Run() work in it. Post() enqueues a task and returns at
-// once. The destructor waits for every posted task to finish.
+// once. The destructor waits for every posted task to finish. Whatever work throws is caught and
+// logged (work must not throw: nothing else would answer what it was doing), and it counts as
+// finished.
 class TbbExecutor final : public Executor {
   public:
     TbbExecutor(int workers, int callers);

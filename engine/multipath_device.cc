@@ -17,6 +17,9 @@ struct MultipathDevice::Parent {
     uint32_t remaining = 0;                   // extents not yet finished; guarded by mu_
     Status error;                             // the first final failure; guarded by mu_
     std::optional<RangeLock::Ticket> ticket;  // writes: their place in write_order_
+    // A durable write (kIoDurable) to a LUN with a write cache and no FUA: a SYNCHRONIZE CACHE
+    // is sent once its writes have completed, and the request completes with it. Guarded by mu_.
+    bool sync_after = false;
     // Writes: (slot, logins_ of that slot) for every extent that failed on a path, whose first
     // copy may still reach the target until that path has logged in again. Guarded by mu_.
     std::vector<std::pair<size_t, uint64_t>> fences;
@@ -81,6 +84,13 @@ uint64_t Bit(size_t slot) { return slot < 64 ? uint64_t{1} << slot : 0; }
 
 bool IsData(CommandKind kind) { return kind == CommandKind::kRead || kind == CommandKind::kWrite; }
 
+// Commands that change the LUN's blocks: a first copy of one that reaches the LUN late can undo
+// newer data, so each is fenced like a write (rule 5).
+bool ChangesBlocks(CommandKind kind) {
+    return kind == CommandKind::kWrite || kind == CommandKind::kUnmap ||
+           kind == CommandKind::kWriteSameUnmap;
+}
+
 // Bytes an extent puts on the wire (what a path's load and throughput count).
 uint64_t WireBytes(CommandKind kind, uint64_t length) { return IsData(kind) ? length : 0; }
 
@@ -143,13 +153,13 @@ MultipathDevice::~MultipathDevice() {
             paths.push_back(slot.io);
         }
     }
-    // Closing a path completes whatever it still held (cancelled, not re-sent) while this object
-    // is alive; then the posted work that may remain is waited for.
-    paths.clear();
     {
         std::lock_guard lock(mu_);
         for (PathSlot& slot : slots_) slot.io.reset();
     }
+    // Closing a path completes whatever it still held (cancelled, not re-sent) while this object
+    // is alive, on this thread or the path's: never with mu_ held, which those completions take.
+    paths.clear();
     std::unique_lock lock(posted_mu_);
     posted_cv_.wait(lock, [&] { return posted_ == 0; });
 }
@@ -160,9 +170,15 @@ void MultipathDevice::Post(std::function<void()> work) {
         ++posted_;
     }
     executor_->Post([this, work = std::move(work)] {
+        // Counted down however the work ends: the executor logs what it throws.
+        struct Done {
+            MultipathDevice* self;
+            ~Done() {
+                std::lock_guard lock(self->posted_mu_);
+                if (--self->posted_ == 0) self->posted_cv_.notify_all();
+            }
+        } done{this};
         work();
-        std::lock_guard lock(posted_mu_);
-        if (--posted_ == 0) posted_cv_.notify_all();
     });
 }
 
@@ -288,6 +304,8 @@ void MultipathDevice::Split(const std::shared_ptr<Parent>& parent) {
                 }
             }
             const uint64_t cut = r.op == IoOp::kRead ? extent_bytes_ : write_extent_bytes_;
+            parent->sync_after = r.op == IoOp::kWrite && (r.flags & kIoDurable) != 0 &&
+                                 !info_.fua && info_.write_cache;
             uint64_t at = 0;
             for (const Share& share : shares) {
                 for (uint64_t done = 0; done < share.bytes; done += cut) {
@@ -365,12 +383,14 @@ void MultipathDevice::Send(Extent e, bool last) {
             PathSlot& slot = slots_[e.slot];
             slot.Sent(WireBytes(e.kind, e.length), now);
             e.sent_at = now;
-            // SYNCHRONIZE CACHE may take a while on a target with much cached: it gets three
-            // times the floor. Re-sending it elsewhere is harmless either way.
-            const Duration floor = e.kind == CommandKind::kSyncCache ? 3 * options_.deadline_floor
-                                                                     : options_.deadline_floor;
-            e.deadline = now + slot.Deadline(floor, std::max(floor, options_.deadline_ceiling),
-                                             options_.deadline_factor);
+            // SYNCHRONIZE CACHE takes as long as the target's cache takes to drain, which no
+            // latency of the path predicts: it gets a deadline of its own.
+            e.deadline = e.kind == CommandKind::kSyncCache
+                             ? now + options_.sync_deadline
+                             : now + slot.Deadline(options_.deadline_floor,
+                                                   std::max(options_.deadline_floor,
+                                                            options_.deadline_ceiling),
+                                                   options_.deadline_factor);
             ++e.attempts;
             e.queued_at = TimePoint{};  // a later wait for a path counts from its own start
             const uint32_t bs = info_.capacity.block_size;
@@ -383,6 +403,8 @@ void MultipathDevice::Send(Extent e, bool last) {
             const uint64_t id = e.id;
             command.done = [this, id](Status s) { OnDone(id, std::move(s)); };
             command.send_from_submitter = last;
+            command.fua = e.kind == CommandKind::kWrite && info_.fua &&
+                          (e.parent->request.flags & kIoDurable) != 0;
             io = slot.io;
             in_flight_.emplace(id, std::move(e));
         }
@@ -400,48 +422,11 @@ void MultipathDevice::OnDone(uint64_t id, Status status) {
         if (it == in_flight_.end()) return;
         Extent e = std::move(it->second);
         in_flight_.erase(it);
-        const TimePoint now = clock_->Now();
-        PathSlot& slot = slots_[e.slot];
-        slot.Completed(WireBytes(e.kind, e.length), now - e.sent_at, now,
-                       status.ok() && IsData(e.kind));
-        NoteFinishLocked(*e.parent, e.slot, status.ok(), now);
-        if (status.ok()) {
-            if (e.kind == CommandKind::kRead) {
-                slot.counters.reads++;
-                slot.counters.bytes_read += e.length;
-            } else if (e.kind == CommandKind::kWrite) {
-                slot.counters.writes++;
-                slot.counters.bytes_written += e.length;
-            } else if (e.kind == CommandKind::kUnmap || e.kind == CommandKind::kWriteSameUnmap) {
-                slot.counters.discards++;
-            } else if (e.kind == CommandKind::kSyncCache) {
-                slot.counters.syncs++;
-            }
+        if (shutting_down_ && !slots_[e.slot].io) {
+            // Its path is being closed by the destructor: nothing is counted or re-sent.
             FinishLocked(e, std::move(status), finished);
         } else {
-            slot.counters.failures++;
-            if (status.scope() == Scope::kPath) {
-                MarkDownLocked(e.slot, status.message(), now);
-                if (e.kind == CommandKind::kWrite) {
-                    e.parent->fences.emplace_back(e.slot, logins_[e.slot]);
-                }
-            }
-            if (status.retryable() && e.attempts < options_.max_attempts && !shutting_down_) {
-                slot.counters.retries++;
-                spdlog::debug("{}: retrying extent at {}: {}", slot.io->name(), e.offset,
-                              status.message());
-                if (status.scope() == Scope::kPath) e.tried |= Bit(e.slot);
-                if (status.scope() == Scope::kExtent) {
-                    e.not_before = now + options_.busy_retry_delay * e.attempts;
-                    e.slot = kNoSlot;
-                    waiting_.push_back(std::move(e));
-                } else {
-                    e.slot = kNoSlot;
-                    retry = std::move(e);
-                }
-            } else {
-                FinishLocked(e, std::move(status), finished);
-            }
+            OnDoneLocked(std::move(e), std::move(status), retry, finished);
         }
     }
     if (retry) {
@@ -450,6 +435,53 @@ void MultipathDevice::OnDone(uint64_t id, Status status) {
         });
     }
     Complete(finished);
+}
+
+void MultipathDevice::OnDoneLocked(Extent e, Status status, std::optional<Extent>& retry,
+                                   std::vector<std::shared_ptr<Parent>>& finished) {
+    const TimePoint now = clock_->Now();
+    PathSlot& slot = slots_[e.slot];
+    slot.Completed(WireBytes(e.kind, e.length), now - e.sent_at, now,
+                   status.ok() && IsData(e.kind));
+    NoteFinishLocked(*e.parent, e.slot, status.ok(), now);
+    if (status.ok()) {
+        if (e.kind == CommandKind::kRead) {
+            slot.counters.reads++;
+            slot.counters.bytes_read += e.length;
+        } else if (e.kind == CommandKind::kWrite) {
+            slot.counters.writes++;
+            slot.counters.bytes_written += e.length;
+        } else if (e.kind == CommandKind::kUnmap || e.kind == CommandKind::kWriteSameUnmap) {
+            slot.counters.discards++;
+        } else if (e.kind == CommandKind::kSyncCache) {
+            slot.counters.syncs++;
+        }
+        FinishLocked(e, std::move(status), finished);
+    } else {
+        slot.counters.failures++;
+        if (status.scope() == Scope::kPath) {
+            MarkDownLocked(e.slot, status.message(), now);
+            if (ChangesBlocks(e.kind)) {
+                e.parent->fences.emplace_back(e.slot, logins_[e.slot]);
+            }
+        }
+        if (status.retryable() && e.attempts < options_.max_attempts && !shutting_down_) {
+            slot.counters.retries++;
+            spdlog::debug("{}: retrying extent at {}: {}", slot.io->name(), e.offset,
+                          status.message());
+            if (status.scope() == Scope::kPath) e.tried |= Bit(e.slot);
+            if (status.scope() == Scope::kExtent) {
+                e.not_before = now + options_.busy_retry_delay * e.attempts;
+                e.slot = kNoSlot;
+                waiting_.push_back(std::move(e));
+            } else {
+                e.slot = kNoSlot;
+                retry = std::move(e);
+            }
+        } else {
+            FinishLocked(e, std::move(status), finished);
+        }
+    }
 }
 
 void MultipathDevice::FinishLocked(Extent& e, Status status,
@@ -461,6 +493,7 @@ void MultipathDevice::FinishLocked(Extent& e, Status status,
         if (p.split_seq != 0) {
             --splits_in_flight_;
             if (p.error.ok() && p.split_seq == splits_ && !p.finishes.empty()) BalanceLocked(p);
+            p.split_seq = 0;  // a SYNCHRONIZE CACHE sent after it finishes once more
         }
         done.push_back(e.parent);
     }
@@ -492,6 +525,7 @@ void MultipathDevice::BalanceLocked(const Parent& p) {
 
 void MultipathDevice::Complete(const std::vector<std::shared_ptr<Parent>>& parents) {
     for (const auto& p : parents) {
+        if (SyncAfter(p)) continue;
         if (p->ticket) {
             bool fenced = false;
             {
@@ -512,6 +546,21 @@ void MultipathDevice::Complete(const std::vector<std::shared_ptr<Parent>>& paren
         IoCallback done = std::move(p->request.done);
         done(std::move(p->error));
     }
+}
+
+bool MultipathDevice::SyncAfter(const std::shared_ptr<Parent>& p) {
+    Extent e;
+    {
+        std::lock_guard lock(mu_);
+        if (!p->sync_after || !p->error.ok()) return false;
+        p->sync_after = false;
+        e.kind = CommandKind::kSyncCache;
+        e.id = next_id_++;
+        e.parent = p;
+        p->remaining = 1;
+    }
+    Send(std::move(e));
+    return true;
 }
 
 void MultipathDevice::UnfenceLocked(TimePoint now, std::vector<RangeLock::Ticket>& release) {
@@ -649,6 +698,24 @@ void MultipathDevice::Tick() {
     SendAll(std::move(send));
     Complete(finished);
     drop.clear();  // closes removed paths, here on the ticker thread, never on a path's own
+}
+
+void MultipathDevice::Cancel() {
+    std::vector<std::shared_ptr<PathIo>> reset;
+    std::vector<std::shared_ptr<Parent>> finished;
+    {
+        std::lock_guard lock(mu_);
+        shutting_down_ = true;
+        for (Extent& e : waiting_) {
+            FinishLocked(e, Status::Fail(ECANCELED, "the LUN is being closed"), finished);
+        }
+        waiting_.clear();
+        for (const PathSlot& s : slots_) {
+            if (s.io && s.outstanding_ios > 0) reset.push_back(s.io);
+        }
+    }
+    for (auto& io : reset) io->Reset("the LUN is being closed");
+    Complete(finished);
 }
 
 LunStats MultipathDevice::Stats() const {

@@ -29,6 +29,10 @@
 //      (its new login travelled behind whatever was still queued) or fence_timeout has passed.
 // See docs/ghost-writes.md.
 //
+// Durable writes (kIoDurable: O_SYNC, O_DSYNC) go out with FUA where the LUN honours it; on a LUN
+// with a write cache and no FUA, the request completes only after a SYNCHRONIZE CACHE sent once
+// its writes completed. A LUN whose write cache is off needs neither.
+//
 // Threads: Submit() from any thread; a new request is split and dispatched inside the Executor (a
 // oneTBB arena) on the submitting thread, retries and deferred work are posted to it;
 // completions run on the paths' threads; Tick() (deadlines, probation, queued I/O) on the engine's
@@ -75,6 +79,9 @@ struct EngineOptions {
     Duration stable_window_max = 60s;  // ...doubled per recent failure, up to this
     Duration damping_memory = 120s;    // how long a failure counts as recent
     Duration fence_timeout = 3s;       // rule 5 above: the longest a fenced range stays fenced
+    // SYNCHRONIZE CACHE's deadline: a target with a large cache takes as long as draining it
+    // takes; a path that died meanwhile is found by its own health checks.
+    Duration sync_deadline = 120s;
     Duration tick = 50ms;
     bool start_ticker = true;  // false: the owner calls Tick() (tests)
 };
@@ -127,6 +134,12 @@ class MultipathDevice final : public BlockDevice {
     // Deadlines, probation, queued extents, removals. Called every options.tick by the ticker.
     void Tick();
 
+    // For shutting down in bounded time: fails the extents waiting for a path or a retry with
+    // ECANCELED, resets every path that has commands in flight (they complete cancelled), and
+    // from then on re-sends nothing and fails new requests with ECANCELED. Returns at once; the
+    // completions follow on the paths' threads. Thread-safe.
+    void Cancel();
+
     LunStats Stats() const;
     const LunInfo& info() const { return info_; }
     const EngineOptions& options() const { return options_; }
@@ -143,6 +156,9 @@ class MultipathDevice final : public BlockDevice {
     // Sends each in turn, the last one marked `last`.
     void SendAll(std::vector<Extent> extents);
     void OnDone(uint64_t id, Status status);
+    // OnDone's bookkeeping for a path still in use. Requires mu_.
+    void OnDoneLocked(Extent e, Status status, std::optional<Extent>& retry,
+                      std::vector<std::shared_ptr<Parent>>& finished);
     void OnPathState(size_t slot, PathState state);
     void OnPathStateLocked(size_t slot, PathState state, std::vector<RangeLock::Ticket>& unfenced);
     // The following require mu_.
@@ -159,6 +175,9 @@ class MultipathDevice final : public BlockDevice {
     void BalanceLocked(const Parent& p);
 
     void Complete(const std::vector<std::shared_ptr<Parent>>& parents);
+    // A durable write whose writes completed on a LUN with a write cache and no FUA: sends its
+    // SYNCHRONIZE CACHE instead of completing it, and says so.
+    bool SyncAfter(const std::shared_ptr<Parent>& parent);
     // Takes the tickets of fenced writes whose fences are gone (rule 5). Requires mu_.
     void UnfenceLocked(TimePoint now, std::vector<RangeLock::Ticket>& release);
     void Release(const std::vector<RangeLock::Ticket>& tickets);

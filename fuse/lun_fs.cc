@@ -50,7 +50,51 @@ void ReplyStatus(fuse_req_t req, const Status& s, const char* what) {
     fuse_reply_err(req, s.ok() ? 0 : s.code());
 }
 
+// Set by a handler once it has handed its request to a device, which then answers it.
+thread_local bool handed_off = false;
+
+// Runs a handler so that nothing it throws (memory exhausted, a bug) unwinds into libfuse's C:
+// the request is answered EIO unless a device already owns its answer.
+template <typename Handler>
+void Guarded(fuse_req_t req, const char* op, Handler&& handler) noexcept {
+    handed_off = false;
+    const char* what = "an exception of unknown type";
+    try {
+        handler();
+        return;
+    } catch (const std::exception& e) {
+        what = e.what();
+    } catch (...) {
+    }
+    try {
+        spdlog::error("{}: unexpected failure: {}", op, what);
+    } catch (...) {
+    }
+    if (!handed_off) fuse_reply_err(req, EIO);
+}
+
 }  // namespace
+
+void LunFs::Began() {
+    std::lock_guard lock(in_flight_mu_);
+    ++in_flight_;
+    handed_off = true;
+}
+
+void LunFs::Ended() {
+    std::lock_guard lock(in_flight_mu_);
+    if (--in_flight_ == 0) idle_.notify_all();
+}
+
+uint64_t LunFs::InFlight() const {
+    std::lock_guard lock(in_flight_mu_);
+    return in_flight_;
+}
+
+bool LunFs::WaitIdle(std::chrono::milliseconds limit) {
+    std::unique_lock lock(in_flight_mu_);
+    return idle_.wait_for(lock, limit, [&] { return in_flight_ == 0; });
+}
 
 LunFs::LunFs(std::vector<LunFile> luns, std::vector<ControlFile> control, FsOptions options)
     : luns_(std::move(luns)), control_(std::move(control)), options_(options) {}
@@ -252,12 +296,31 @@ void LunFs::Read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_fi
     // Buffers are not zeroed: the read fills, the copy overwrites every byte.
     auto op = std::make_shared<ReadOp>(ReadOp{req, std::unique_ptr<char[]>(new char[size]), size});
     IoRequest io{IoOp::kRead, static_cast<uint64_t>(off), {iovec{op->buf.get(), size}}, nullptr};
-    io.done = [op](Status s) {
-        if (!s.ok()) return ReplyStatus(op->req, s, "read");
-        fuse_reply_buf(op->req, op->buf.get(), op->size);
+    io.done = [this, op](Status s) {
+        if (s.ok()) {
+            fuse_reply_buf(op->req, op->buf.get(), op->size);
+        } else {
+            ReplyStatus(op->req, s, "read");
+        }
+        Ended();
     };
+    Began();
     dev.Submit(std::move(io));
 }
+
+namespace {
+
+// A write's flags are its handle's with its own added (pwritev2's RWF_DSYNC arrives as O_DSYNC,
+// RWF_SYNC as O_SYNC, which holds O_DSYNC's bit). O_DIRECT, O_SYNC and O_DSYNC write through any
+// cache; O_SYNC and O_DSYNC writes are also on stable storage when they complete.
+uint32_t WriteFlags(int flags) {
+    uint32_t out = kIoNoFlags;
+    if (flags & (O_DIRECT | O_SYNC | O_DSYNC)) out |= kIoWriteThrough;
+    if (flags & O_DSYNC) out |= kIoDurable;
+    return out;
+}
+
+}  // namespace
 
 void LunFs::Write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t off,
                   fuse_file_info* fi) {
@@ -285,20 +348,29 @@ void LunFs::Write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, 
         std::memcpy(op->copy.get(), buf, size);
         data = op->copy.get();
     }
-    // Handles opened O_DIRECT, O_SYNC or O_DSYNC write through any cache.
-    const int open_flags = static_cast<int>(fi->fh);
-    const uint32_t flags =
-        (open_flags & (O_DIRECT | O_SYNC | O_DSYNC)) ? uint32_t{kIoWriteThrough} : uint32_t{0};
-    IoRequest io{IoOp::kWrite, static_cast<uint64_t>(off), {iovec{data, size}}, nullptr, flags};
-    io.done = [op](Status s) {
-        if (!s.ok()) return ReplyStatus(op->req, s, "write");
-        fuse_reply_write(op->req, op->size);
+    IoRequest io{IoOp::kWrite,
+                 static_cast<uint64_t>(off),
+                 {iovec{data, size}},
+                 nullptr,
+                 WriteFlags(fi->flags)};
+    io.done = [this, op](Status s) {
+        if (s.ok()) {
+            fuse_reply_write(op->req, op->size);
+        } else {
+            ReplyStatus(op->req, s, "write");
+        }
+        Ended();
     };
+    Began();
     dev.Submit(std::move(io));
 }
 
 void LunFs::SendFlush(fuse_req_t req, fuse_ino_t ino) {
-    IoRequest io{IoOp::kFlush, 0, {}, [req](Status s) { ReplyStatus(req, s, "flush"); }};
+    IoRequest io{IoOp::kFlush, 0, {}, [this, req](Status s) {
+                     ReplyStatus(req, s, "flush");
+                     Ended();
+                 }};
+    Began();
     Lun(ino).Submit(std::move(io));
 }
 
@@ -338,7 +410,11 @@ void LunFs::Fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, of
     if (begin >= cap) return (void)fuse_reply_err(req, 0);
     if (!dev.CanDiscard()) return (void)fuse_reply_err(req, EOPNOTSUPP);
     IoRequest io{IoOp::kDiscard, begin, {}, nullptr, kIoWriteThrough, std::min(end, cap) - begin};
-    io.done = [req](Status s) { ReplyStatus(req, s, "punch hole"); };
+    io.done = [this, req](Status s) {
+        ReplyStatus(req, s, "punch hole");
+        Ended();
+    };
+    Began();
     dev.Submit(std::move(io));
 }
 
@@ -374,40 +450,46 @@ const fuse_lowlevel_ops& LunFs::Ops() {
     static const fuse_lowlevel_ops ops = [] {
         fuse_lowlevel_ops ops_table{};
         ops_table.init = [](void* data, fuse_conn_info* conn) {
-            static_cast<LunFs*>(data)->Init(conn);
+            static_cast<LunFs*>(data)->Init(conn);  // sets fields only
         };
         ops_table.lookup = [](fuse_req_t r, fuse_ino_t p, const char* n) {
-            Self(r)->Lookup(r, p, n);
+            Guarded(r, "lookup", [&] { Self(r)->Lookup(r, p, n); });
         };
         ops_table.getattr = [](fuse_req_t r, fuse_ino_t i, fuse_file_info*) {
-            Self(r)->GetAttr(r, i);
+            Guarded(r, "getattr", [&] { Self(r)->GetAttr(r, i); });
         };
         ops_table.setattr = [](fuse_req_t r, fuse_ino_t i, struct stat* a, int s, fuse_file_info*) {
-            Self(r)->SetAttr(r, i, a, s);
+            Guarded(r, "setattr", [&] { Self(r)->SetAttr(r, i, a, s); });
         };
         ops_table.readdir = [](fuse_req_t r, fuse_ino_t i, size_t s, off_t o, fuse_file_info*) {
-            Self(r)->ReadDir(r, i, s, o);
+            Guarded(r, "readdir", [&] { Self(r)->ReadDir(r, i, s, o); });
         };
         ops_table.open = [](fuse_req_t r, fuse_ino_t i, fuse_file_info* f) {
-            Self(r)->Open(r, i, f);
+            Guarded(r, "open", [&] { Self(r)->Open(r, i, f); });
         };
         ops_table.read = [](fuse_req_t r, fuse_ino_t i, size_t s, off_t o, fuse_file_info* f) {
-            Self(r)->Read(r, i, s, o, f);
+            Guarded(r, "read", [&] { Self(r)->Read(r, i, s, o, f); });
         };
         ops_table.write = [](fuse_req_t r, fuse_ino_t i, const char* b, size_t s, off_t o,
-                             fuse_file_info* f) { Self(r)->Write(r, i, b, s, o, f); };
+                             fuse_file_info* f) {
+            Guarded(r, "write", [&] { Self(r)->Write(r, i, b, s, o, f); });
+        };
         ops_table.flush = [](fuse_req_t r, fuse_ino_t i, fuse_file_info* f) {
-            Self(r)->Flush(r, i, f);
+            Guarded(r, "flush", [&] { Self(r)->Flush(r, i, f); });
         };
         ops_table.fsync = [](fuse_req_t r, fuse_ino_t i, int, fuse_file_info* f) {
-            Self(r)->Fsync(r, i, f);
+            Guarded(r, "fsync", [&] { Self(r)->Fsync(r, i, f); });
         };
         ops_table.release = [](fuse_req_t r, fuse_ino_t i, fuse_file_info* f) {
-            Self(r)->Release(r, i, f);
+            Guarded(r, "release", [&] { Self(r)->Release(r, i, f); });
         };
-        ops_table.statfs = [](fuse_req_t r, fuse_ino_t) { Self(r)->StatFs(r); };
+        ops_table.statfs = [](fuse_req_t r, fuse_ino_t) {
+            Guarded(r, "statfs", [&] { Self(r)->StatFs(r); });
+        };
         ops_table.fallocate = [](fuse_req_t r, fuse_ino_t i, int mode, off_t o, off_t l,
-                                 fuse_file_info*) { Self(r)->Fallocate(r, i, mode, o, l); };
+                                 fuse_file_info*) {
+            Guarded(r, "fallocate", [&] { Self(r)->Fallocate(r, i, mode, o, l); });
+        };
         return ops_table;
     }();
     return ops;

@@ -13,6 +13,9 @@
 #define FUSE_USE_VERSION 312
 #include <fuse_lowlevel.h>
 
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
@@ -50,8 +53,16 @@ class LunFs {
   public:
     LunFs(std::vector<LunFile> luns, std::vector<ControlFile> control, FsOptions options);
 
-    // The operations table; pass `this` as the session's userdata.
+    // The operations table; pass `this` as the session's userdata. Every handler is guarded: an
+    // exception escaping it is logged and its request answered EIO (unless a device already
+    // owns the answer); it never unwinds into libfuse.
     static const fuse_lowlevel_ops& Ops();
+
+    // Requests handed to a device and not yet answered. The session must outlive them: a reply
+    // to a destroyed session writes to freed memory.
+    uint64_t InFlight() const;
+    // Waits until none is in flight, or `limit`; says whether none is.
+    bool WaitIdle(std::chrono::milliseconds limit);
 
     // Handlers, called through Ops().
     void Init(fuse_conn_info* conn);
@@ -77,6 +88,10 @@ class LunFs {
     void SendFlush(fuse_req_t req, fuse_ino_t ino);
     BlockDevice& Lun(fuse_ino_t ino) const;
     bool ReadOnly(fuse_ino_t ino) const;  // a LUN file that takes no writes
+    // Around each request handed to a device: Began() just before its Submit, Ended() once its
+    // reply was sent.
+    void Began();
+    void Ended();
 
     std::vector<LunFile> luns_;
     std::vector<ControlFile> control_;
@@ -88,6 +103,10 @@ class LunFs {
     std::mutex handles_mu_;
     std::map<uint64_t, std::shared_ptr<const std::string>> handles_;  // guarded by handles_mu_
     uint64_t next_handle_ = 1;                                        // guarded by handles_mu_
+
+    mutable std::mutex in_flight_mu_;
+    std::condition_variable idle_;
+    uint64_t in_flight_ = 0;  // guarded by in_flight_mu_
 };
 
 }  // namespace lunfs

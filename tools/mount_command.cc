@@ -115,6 +115,18 @@ void FlushCaches(const std::vector<MountedLun>& luns) {
     }
 }
 
+// Requests the file system handed to the LUNs before the session stopped are answered before it
+// goes: they get kShutdownGrace to finish, then the LUNs cancel what is left (each answered
+// ECANCELED, nothing re-sent). Says whether every one was answered.
+constexpr auto kShutdownGrace = std::chrono::seconds(10);
+bool AnswerInFlight(LunFs& fs, const std::vector<MountedLun>& luns) {
+    if (fs.WaitIdle(kShutdownGrace)) return true;
+    spdlog::warn("{} request(s) unanswered {} s after the session stopped; cancelling them",
+                 fs.InFlight(), kShutdownGrace.count());
+    for (const MountedLun& m : luns) m.device->Cancel();
+    return fs.WaitIdle(kShutdownGrace);
+}
+
 }  // namespace
 
 int RunMount(const MountSettings& o) {
@@ -200,6 +212,12 @@ int RunMount(const MountSettings& o) {
                  metrics_at.empty() ? "" : "; metrics on http://" + metrics_at + "/metrics");
     report.Ready();
     Status run = session.value()->Run(o.fuse_threads);
+    if (!AnswerInFlight(fs, mounted)) {
+        // A reply to a destroyed session would write to freed memory: the session is left to
+        // the process's exit.
+        (void)session.value().release();
+        spdlog::error("requests still unanswered at exit; leaving the FUSE session open");
+    }
     session.value().reset();  // unmount before the paths log out
     FlushCaches(mounted);
     metrics.reset();

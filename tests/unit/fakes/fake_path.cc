@@ -60,9 +60,15 @@ FakePath::FakePath(std::string name, LunInfo info, std::shared_ptr<ByteStore> st
                    PathState state)
     : name_(std::move(name)), info_(std::move(info)), store_(std::move(store)), state_(state) {}
 
+FakePath::~FakePath() {
+    if (cancel_on_destroy_) {
+        CompleteAll(Status::Retryable(ECANCELED, name_ + ": closed", Scope::kPath));
+    }
+}
+
 void FakePath::Submit(PathCommand command) {
     Held held{Command{command.kind, command.lba, command.blocks, std::move(command.iov),
-                      command.send_from_submitter},
+                      command.send_from_submitter, command.fua},
               std::move(command.done)};
     std::lock_guard lock(mu_);
     history_.push_back(held.command);

@@ -61,10 +61,15 @@ class FakePath final : public PathIo {
         uint32_t blocks = 0;
         std::vector<iovec> iov;
         bool send_from_submitter = false;
+        bool fua = false;
     };
 
     FakePath(std::string name, LunInfo info, std::shared_ptr<ByteStore> store = nullptr,
              PathState state = PathState::kUp);
+    // With CancelOnDestroy(), completes the commands it still holds with a retryable kPath
+    // ECANCELED status, as a closed session does.
+    ~FakePath() override;
+    void CancelOnDestroy() { cancel_on_destroy_ = true; }
 
     // PathIo.
     void Submit(PathCommand command) override;
@@ -111,7 +116,8 @@ class FakePath final : public PathIo {
     std::deque<Held> held_;         // guarded by mu_
     std::vector<Command> history_;  // guarded by mu_
     int resets_ = 0;                // guarded by mu_
-    std::string reset_reason_;      // guarded by mu_
+    bool cancel_on_destroy_ = false;
+    std::string reset_reason_;  // guarded by mu_
 };
 
 }  // namespace lunfs::fakes
