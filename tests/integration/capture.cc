@@ -99,7 +99,8 @@ std::vector<IscsiPdu> IscsiCapture::Stop() {
     }
     CommandResult r = Shell(decode +
                             " -Y iscsi -T fields -e frame.number -e tcp.stream -e iscsi.opcode"
-                            " -e iscsi.initiatortasktag -e scsi_sbc.opcode -E occurrence=a"
+                            " -e iscsi.initiatortasktag -e scsi_sbc.opcode -e scsi_sbc.fua"
+                            " -E occurrence=a"
                             " -E aggregator=/ 2>/dev/null");
     std::vector<IscsiPdu> out;
     std::istringstream lines(r.output);
@@ -129,6 +130,8 @@ std::vector<IscsiPdu> IscsiCapture::Stop() {
             pdu.itt = Hex(itts[i]);
             if (pdu.opcode == 0x01 && !cdbs.empty())
                 pdu.cdb_opcode = static_cast<int>(Hex(cdbs[0]));
+            if (pdu.opcode == 0x01 && f.size() > 5)
+                pdu.fua = f[5].find("1") == 0 || f[5].find("True") == 0;
             out.push_back(pdu);
         }
     }

@@ -17,6 +17,7 @@ struct IscsiPdu {
     uint8_t opcode = 0;   // 0x01 SCSI command, 0x21 SCSI response, ...
     uint32_t itt = 0;     // initiator task tag
     int cdb_opcode = -1;  // SCSI commands: the CDB's operation code (0x8a WRITE(16), ...)
+    bool fua = false;     // SCSI commands: the CDB's FUA bit (reads and writes)
 };
 
 class IscsiCapture {
