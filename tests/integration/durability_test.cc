@@ -132,8 +132,9 @@ TEST_F(DurabilityTest, SyncWritesAndRwfDsyncWritesAreDurableInEveryCacheMode) {
     }
 }
 
-// SIGTERM while a write waits on a frozen target: the daemon answers the write (an error, not a
-// connection torn from under it) and exits in bounded time, leaving no mount behind.
+// SIGTERM while a write waits on a frozen target, its command still held by its path: the daemon
+// answers the write (an error, not a connection torn from under it) and exits in bounded time,
+// leaving no mount behind.
 TEST_F(DurabilityTest, StoppingWithAWriteInFlightAnswersItAndExitsInBoundedTime) {
     Lab lab(LabDir());
     ASSERT_TRUE(lab.ok()) << lab.error();
@@ -155,7 +156,8 @@ TEST_F(DurabilityTest, StoppingWithAWriteInFlightAnswersItAndExitsInBoundedTime)
         close(fd);
         return err;
     });
-    std::this_thread::sleep_for(3s);  // the write is in flight, its path reset, then queued
+    // The write's command is held by its path (its deadline, a second at least, has not passed).
+    std::this_thread::sleep_for(500ms);
     ASSERT_EQ(writer.wait_for(0s), std::future_status::timeout) << "the write did not wait";
     const auto stopped_at = std::chrono::steady_clock::now();
     ASSERT_EQ(kill(pid, SIGTERM), 0);
@@ -171,7 +173,9 @@ TEST_F(DurabilityTest, StoppingWithAWriteInFlightAnswersItAndExitsInBoundedTime)
     ASSERT_EQ(writer.wait_for(10s), std::future_status::ready);
     const int err = writer.get();
     EXPECT_NE(err, 0) << "a write the target never answered was acknowledged";
-    EXPECT_NE(err, ENOTCONN) << "the write was never answered: the session went away under it";
+    EXPECT_TRUE(err != ENOTCONN && err != ECONNABORTED)
+        << "the write was never answered: the session went away under it (" << std::strerror(err)
+        << ")";
     EXPECT_EQ(Shell("grep -q ' " + Mp() + " ' /proc/mounts").exit_code, 1) << "still mounted";
 }
 
