@@ -10,9 +10,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <random>
@@ -24,7 +26,8 @@ namespace lunfs {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-constexpr int kPageLength = 255;
+constexpr int kPageLength = 255;  // a VPD page's first read; a longer one is read again
+constexpr int kMaxPageLength = 0xffff;
 constexpr int kReportLunsLength = 16384;  // room for 2046 LUNs
 constexpr int kUnitAttentionRetries = 4;
 
@@ -75,15 +78,20 @@ std::string ConnectError(const IscsiUrl& portal, int timeout_s) {
 }
 
 // One session: connect, log in, run commands one at a time, log out.
+//
+// Every wait on a libiscsi callback has a deadline, and a callback may still come after it: a
+// late answer while the session waits for another one, or a cancellation from
+// iscsi_destroy_context(). So what a callback writes (an Answer) is never on a waiter's stack: the
+// session owns them all and destroys its context before them.
 class Session {
   public:
     ~Session() {
         if (!ctx_) return;
         if (logged_in_) {
-            bool done = false;
-            if (iscsi_logout_async(ctx_, &Session::OnDone, &done) == 0) Wait(done, 2);
+            Answer& logout = NewAnswer();
+            if (iscsi_logout_async(ctx_, &Session::OnStatus, &logout) == 0) Wait(logout, 2);
         }
-        iscsi_destroy_context(ctx_);
+        iscsi_destroy_context(ctx_);  // calls back whatever is pending, into answers_
     }
 
     // `target` empty: a discovery session.
@@ -108,17 +116,17 @@ class Session {
             }
             iscsi_set_initiator_username_pwd(s->ctx_, portal.user.c_str(), o.chap_secret.c_str());
         }
-        int status = -1;
-        if (iscsi_connect_async(s->ctx_, portal.Portal().c_str(), &Session::OnStatus, &status) !=
+        Answer& connected = s->NewAnswer();
+        if (iscsi_connect_async(s->ctx_, portal.Portal().c_str(), &Session::OnStatus, &connected) !=
                 0 ||
-            !s->WaitStatus(status) || status != SCSI_STATUS_GOOD) {
+            !s->Wait(connected, s->timeout_s_) || connected.status != SCSI_STATUS_GOOD) {
             const std::string why = s->timed_out_ ? s->Error() : ConnectError(portal, o.timeout_s);
             return Status::Fail(ECONNREFUSED,
                                 fmt::format("cannot connect to {}: {}", portal.Portal(), why));
         }
-        status = -1;
-        if (iscsi_login_async(s->ctx_, &Session::OnStatus, &status) != 0 ||
-            !s->WaitStatus(status) || status != SCSI_STATUS_GOOD) {
+        Answer& login = s->NewAnswer();
+        if (iscsi_login_async(s->ctx_, &Session::OnStatus, &login) != 0 ||
+            !s->Wait(login, s->timeout_s_) || login.status != SCSI_STATUS_GOOD) {
             return LoginError(s->where_, s->Error());
         }
         s->logged_in_ = true;
@@ -126,29 +134,24 @@ class Session {
     }
 
     Result<std::vector<DiscoveredTarget>> SendTargets() {
-        struct Targets {
-            bool done = false;
-            int status = -1;
-            std::vector<DiscoveredTarget> targets;
-        } answer;
         auto cb = [](iscsi_context*, int status, void* data, void* priv) {
-            auto* a = static_cast<Targets*>(priv);
-            a->done = true;
-            a->status = status;
-            for (auto* d = static_cast<iscsi_discovery_address*>(data); d && status == 0;
-                 d = d->next) {
-                DiscoveredTarget t{d->target_name ? d->target_name : "", {}};
-                for (iscsi_target_portal* p = d->portals; p; p = p->next) {
-                    if (p->portal) t.portals.push_back(PortalOfTargetAddress(p->portal));
+            Guarded(priv, status, [&](Answer& a) {
+                for (auto* d = static_cast<iscsi_discovery_address*>(data); d && status == 0;
+                     d = d->next) {
+                    DiscoveredTarget t{d->target_name ? d->target_name : "", {}};
+                    for (iscsi_target_portal* p = d->portals; p; p = p->next) {
+                        if (p->portal) t.portals.push_back(PortalOfTargetAddress(p->portal));
+                    }
+                    a.targets.push_back(std::move(t));
                 }
-                a->targets.push_back(std::move(t));
-            }
+            });
         };
-        if (iscsi_discovery_async(ctx_, cb, &answer) != 0 || !Wait(answer.done, timeout_s_) ||
+        Answer& answer = NewAnswer();
+        if (iscsi_discovery_async(ctx_, cb, &answer) != 0 || !Wait(answer, timeout_s_) ||
             answer.status != SCSI_STATUS_GOOD) {
             return Status::Fail(EIO, fmt::format("SendTargets on {} failed: {}", where_, Error()));
         }
-        return answer.targets;
+        return std::move(answer.targets);
     }
 
     // Runs one SCSI command and returns its data-in; `start` queues it. A UNIT ATTENTION (the
@@ -156,11 +159,11 @@ class Session {
     using Start = std::function<scsi_task*(iscsi_context*, iscsi_command_cb, void*)>;
     Result<std::vector<uint8_t>> Command(const Start& start, const std::string& what) {
         for (int attempt = 0;; ++attempt) {
-            Answer answer;
+            Answer& answer = NewAnswer();
             if (!start(ctx_, &Session::OnCommand, &answer)) {
                 return Status::Fail(ENOMEM, fmt::format("{}: cannot queue {}", where_, what));
             }
-            if (!Wait(answer.done, timeout_s_)) {
+            if (!Wait(answer, timeout_s_)) {
                 return Status::Fail(ETIMEDOUT, fmt::format("{}: {} timed out", where_, what));
             }
             if (answer.status == SCSI_STATUS_GOOD) return std::move(answer.data);
@@ -175,37 +178,46 @@ class Session {
   private:
     explicit Session(int timeout_s) : timeout_s_(timeout_s) {}
 
+    // What one callback delivers. Owned by the session (answers_), never by a waiter.
     struct Answer {
         bool done = false;
         int status = -1;
         int sense_key = 0;
         std::vector<uint8_t> data;
+        std::vector<DiscoveredTarget> targets;
     };
-    static void OnCommand(iscsi_context*, int status, void* data, void* priv) {
+    Answer& NewAnswer() { return answers_.emplace_back(); }
+
+    // Records `status` in the Answer at `priv` and runs `body` on it; an exception (no exception
+    // may unwind through libiscsi) makes the answer an error instead.
+    template <typename Body>
+    static void Guarded(void* priv, int status, Body&& body) noexcept {
         auto* a = static_cast<Answer*>(priv);
-        auto* task = static_cast<scsi_task*>(data);
         a->done = true;
         a->status = status;
-        if (task) {
-            a->sense_key = task->sense.key;
-            if (status == SCSI_STATUS_GOOD && task->datain.data) {
-                a->data.assign(task->datain.data, task->datain.data + task->datain.size);
-            }
-            scsi_free_scsi_task(task);
+        try {
+            body(*a);
+        } catch (...) {
+            a->status = -1;
         }
     }
+    static void OnCommand(iscsi_context*, int status, void* data, void* priv) {
+        std::unique_ptr<scsi_task, void (*)(scsi_task*)> task(static_cast<scsi_task*>(data),
+                                                              &scsi_free_scsi_task);
+        Guarded(priv, status, [&](Answer& a) {
+            if (!task) return;
+            a.sense_key = task->sense.key;
+            if (status == SCSI_STATUS_GOOD && task->datain.data) {
+                a.data.assign(task->datain.data, task->datain.data + task->datain.size);
+            }
+        });
+    }
     static void OnStatus(iscsi_context*, int status, void*, void* priv) {
-        *static_cast<int*>(priv) = status;
+        Guarded(priv, status, [](Answer&) {});
     }
-    static void OnDone(iscsi_context*, int, void*, void* priv) { *static_cast<bool*>(priv) = true; }
 
-    bool WaitStatus(int& status) {
-        bool done = false;
-        const bool ok = Drive([&] { return status != -1 || done; }, timeout_s_);
-        return ok && status != -1;
-    }
-    bool Wait(bool& done, int timeout_s) {
-        return Drive([&] { return done; }, timeout_s);
+    bool Wait(const Answer& answer, int timeout_s) {
+        return Drive([&] { return answer.done; }, timeout_s);
     }
     // Services the session until `finished` or the deadline; false on timeout or a dead socket.
     bool Drive(const std::function<bool()>& finished, int timeout_s) {
@@ -230,6 +242,7 @@ class Session {
         return e && *e ? e : "unknown error";
     }
 
+    std::deque<Answer> answers_;  // a deque: an Answer never moves while the session lives
     iscsi_context* ctx_ = nullptr;
     int timeout_s_;
     bool logged_in_ = false;
@@ -242,11 +255,20 @@ LunReport ProbeLun(Session& s, int lun) {
     LunReport r;
     r.lun = lun;
     auto inquiry = [&](int evpd, int page) {
-        return s.Command(
-            [=](iscsi_context* c, iscsi_command_cb cb, void* p) {
-                return iscsi_inquiry_task(c, lun, evpd, page, kPageLength, cb, p);
-            },
-            fmt::format("INQUIRY of LUN {}", lun));
+        auto read = [&](int length) {
+            return s.Command(
+                [=](iscsi_context* c, iscsi_command_cb cb, void* p) {
+                    return iscsi_inquiry_task(c, lun, evpd, page, length, cb, p);
+                },
+                fmt::format("INQUIRY of LUN {}", lun));
+        };
+        Result<std::vector<uint8_t>> first = read(kPageLength);
+        // A VPD page cut at the allocation length is read again whole.
+        if (const size_t whole = first.ok() && evpd ? VpdPageSize(first.value()) : 0;
+            whole > kPageLength && whole > first->size()) {
+            return read(static_cast<int>(std::min<size_t>(whole, kMaxPageLength)));
+        }
+        return first;
     };
     Result<std::vector<uint8_t>> std_page = inquiry(0, 0);
     if (!std_page.ok()) {

@@ -17,7 +17,10 @@
 #include <cerrno>
 #include <cstddef>
 #include <cstring>
+#include <exception>
+#include <memory>
 #include <random>
+#include <string>
 #include <utility>
 
 #include "paths/scsi_status.h"
@@ -31,7 +34,29 @@ using namespace std::chrono_literals;
 
 // libiscsi checks command timeouts only inside iscsi_service(); call it at least this often.
 constexpr auto kServiceInterval = 1s;
+// INQUIRY allocation length of a first read; a VPD page that says it is longer is read again
+// whole, with up to kMaxInquiryLength.
 constexpr int kInquiryLength = 255;
+constexpr int kMaxInquiryLength = 0xffff;
+constexpr unsigned char kModeSenseLength = 255;  // the caching page and its header fit easily
+constexpr int kLogoutTimeoutS = 3;
+
+// The probe's steps, in order (see SendProbe).
+enum ProbeStep : int {
+    kProbeInquiry,
+    kProbeSerial,
+    kProbeIdentification,
+    kProbeLimits,
+    kProbeCapacity,
+    kProbeProvisioning,
+    kProbeCaching,
+    kProbeDone,
+};
+
+bool IsVpdStep(int step) {
+    return step == kProbeSerial || step == kProbeIdentification || step == kProbeLimits ||
+           step == kProbeProvisioning;
+}
 
 // True on a path's own thread: what its callbacks submit to paths goes through their queues.
 thread_local bool t_path_thread = false;
@@ -94,6 +119,17 @@ Status LoginFailure(const IscsiUrl& url, const char* error) {
     return Status::Fail(EIO, fmt::format("login to {} failed: {}", url.Portal(), text));
 }
 
+// What an exception thrown inside a callback says, for the log.
+std::string WhatOf(const std::exception_ptr& e) {
+    try {
+        std::rethrow_exception(e);
+    } catch (const std::exception& x) {
+        return x.what();
+    } catch (...) {
+        return "unknown exception";
+    }
+}
+
 Sense SenseOf(const scsi_task* task) {
     Sense s;
     s.key = static_cast<uint8_t>(task->sense.key);
@@ -108,6 +144,20 @@ struct IscsiPath::Task {
     IscsiPath* path;
     PathCommand command;
 };
+
+// Runs the body of a callback that libiscsi (C) or the path's loop calls: no exception may unwind
+// through them. One that escapes is logged and fails the path.
+template <typename Body>
+void IscsiPath::Guarded(const char* where, Body&& body) noexcept {
+    try {
+        body();
+    } catch (...) {
+        const std::string what = WhatOf(std::current_exception());
+        spdlog::error("{}: exception in {}: {}", name_, where, what);
+        Fail(Status::Retryable(EIO, fmt::format("{}: exception in {}: {}", name_, where, what),
+                               Scope::kPath));
+    }
+}
 
 IscsiPath::IscsiPath(IscsiPathOptions options)
     : options_(std::move(options)), name_(options_.url.ToString()) {}
@@ -209,7 +259,7 @@ void IscsiPath::Deliver(std::function<void(Status)>& done, Status status) {
         deferred_.emplace_back(std::move(done), std::move(status));
         return;
     }
-    done(std::move(status));
+    Guarded("a command's completion", [&] { done(std::move(status)); });
 }
 
 void IscsiPath::DeliverDeferred() {
@@ -217,7 +267,9 @@ void IscsiPath::DeliverDeferred() {
     while (!deferred_.empty()) {
         auto batch = std::move(deferred_);
         deferred_.clear();
-        for (auto& [done, status] : batch) done(std::move(status));
+        for (auto& [done, status] : batch) {
+            Guarded("a command's completion", [&] { done(std::move(status)); });
+        }
     }
 }
 
@@ -281,6 +333,9 @@ void IscsiPath::Run() {
         } else if (!pending_.empty()) {
             FailQueued(Status::Retryable(ENOTCONN, name_ + ": path is down", Scope::kPath));
         }
+        // A failure recorded since the last service (a command that could not be queued, one
+        // sent from a submitting thread) is acted on before the context is serviced again.
+        if (failure_) HandleFailure();
 
         pollfd fds[2] = {{wake_fd_, POLLIN, 0}, {-1, 0, 0}};
         if (ctx_) fds[1] = {iscsi_get_fd(ctx_), static_cast<short>(iscsi_which_events(ctx_)), 0};
@@ -311,14 +366,14 @@ void IscsiPath::Run() {
             uint64_t count;
             [[maybe_unused]] ssize_t n = read(wake_fd_, &count, sizeof(count));
         }
-        if (ctx_ && fds[1].revents != 0 && Service(fds[1].revents) < 0) {
+        if (ctx_ && !failure_ && fds[1].revents != 0 && Service(fds[1].revents) < 0) {
             Fail(Status::Retryable(ENOTCONN, fmt::format("{}: {}", name_, iscsi_get_error(ctx_)),
                                    Scope::kPath));
         }
         const auto now = Clock::now();
         if (now >= next_tick) {
             next_tick = now + kServiceInterval;
-            if (ctx_) iscsi_service(ctx_, 0);  // fires command timeouts
+            if (ctx_ && !failure_) iscsi_service(ctx_, 0);  // fires command timeouts
             if (state_ == PathState::kConnecting && now > login_deadline_) {
                 Fail(Status::Fail(
                     ETIMEDOUT, fmt::format("timed out logging in to {}", options_.url.Portal())));
@@ -347,16 +402,35 @@ void IscsiPath::Run() {
                                    Scope::kPath));
         }
     }
-    if (ctx_ && state_ == PathState::kUp && in_flight_ == 0 && !failure_) {
-        iscsi_set_timeout(ctx_, 3);
-        iscsi_logout_sync(ctx_);
-    }
+    if (ctx_ && state_ == PathState::kUp && in_flight_ == 0 && !failure_) LogOut(ctx_lock);
     TearDown();  // cancels (and calls back) whatever is still in flight on a logged-in session
     failure_.reset();
     DeliverDeferred();
     SetState(PathState::kClosed);
     FailQueued(Status::Retryable(ECANCELED, name_ + ": path closed", Scope::kPath));
     OpenFinished(Status::Fail(ECANCELED, name_ + ": closed while opening"));
+}
+
+// Logs out, waiting at most kLogoutTimeoutS. Not libiscsi's synchronous logout: that one keeps
+// its state on its own stack and returns without it when the connection fails, while the logout
+// would still be called back (cancelled) from iscsi_destroy_context() later. Here the state is
+// the path's own, alive until TearDown().
+void IscsiPath::LogOut(std::unique_lock<std::mutex>& ctx_lock) {
+    logout_done_ = false;
+    iscsi_set_timeout(ctx_, kLogoutTimeoutS);
+    if (iscsi_logout_async(ctx_, &IscsiPath::OnLoggedOut, this) != 0) return;
+    const auto until = Clock::now() + std::chrono::seconds(kLogoutTimeoutS + 1);
+    while (ctx_ && !logout_done_ && !failure_ && Clock::now() < until) {
+        pollfd fd = {iscsi_get_fd(ctx_), static_cast<short>(iscsi_which_events(ctx_)), 0};
+        ctx_lock.unlock();
+        const int ready = poll(&fd, 1, 100);
+        ctx_lock.lock();
+        if (iscsi_service(ctx_, ready > 0 ? fd.revents : 0) < 0) break;
+    }
+}
+
+void IscsiPath::OnLoggedOut(iscsi_context*, int, void*, void* self_ptr) {
+    static_cast<IscsiPath*>(self_ptr)->logout_done_ = true;
 }
 
 bool IscsiPath::StartLogin() {
@@ -394,40 +468,51 @@ bool IscsiPath::StartLogin() {
 
 void IscsiPath::OnLoggedIn(iscsi_context* ctx, int status, void*, void* self_ptr) {
     auto* self = static_cast<IscsiPath*>(self_ptr);
-    if (status != SCSI_STATUS_GOOD) {
-        self->Fail(LoginFailure(self->options_.url, iscsi_get_error(ctx)));
-        return;
-    }
-    iscsi_set_timeout(ctx, self->options_.command_timeout_s);
-    self->SendProbe(0);
+    self->Guarded("the login callback", [&] {
+        if (status != SCSI_STATUS_GOOD) {
+            self->Fail(LoginFailure(self->options_.url, iscsi_get_error(ctx)));
+            return;
+        }
+        iscsi_set_timeout(ctx, self->options_.command_timeout_s);
+        self->SendProbe(kProbeInquiry);
+    });
 }
 
-// The probe reads what lunfs must know of the LUN, one command after the other:
-// 0 standard INQUIRY, 1 VPD 0x80, 2 VPD 0x83, 3 VPD 0xB0, 4 READ CAPACITY(16), 5 VPD 0xB2 (only
-// for a thin LUN).
-void IscsiPath::SendProbe(int step) {
+// The probe reads what lunfs must know of the LUN, one command after the other (ProbeStep):
+// standard INQUIRY, VPD 0x80, 0x83, 0xB0, READ CAPACITY(16), VPD 0xB2 (only for a thin LUN), and
+// MODE SENSE(10) of the caching page. A VPD page longer than `allocation` is read again whole.
+void IscsiPath::SendProbe(int step, int allocation) {
     probe_step_ = step;
+    probe_allocation_ = allocation;
     const int lun = options_.url.lun;
+    auto vpd = [&](int page) {
+        return iscsi_inquiry_task(ctx_, lun, 1, page, allocation, OnProbeDone, this);
+    };
     scsi_task* task = nullptr;
     switch (step) {
-        case 0:
+        case kProbeInquiry:
             task = iscsi_inquiry_task(ctx_, lun, 0, 0, kInquiryLength, OnProbeDone, this);
             break;
-        case 1:
-            task = iscsi_inquiry_task(ctx_, lun, 1, 0x80, kInquiryLength, OnProbeDone, this);
+        case kProbeSerial:
+            task = vpd(0x80);
             break;
-        case 2:
-            task = iscsi_inquiry_task(ctx_, lun, 1, 0x83, kInquiryLength, OnProbeDone, this);
+        case kProbeIdentification:
+            task = vpd(0x83);
             break;
-        case 3:
-            task = iscsi_inquiry_task(ctx_, lun, 1, 0xb0, kInquiryLength, OnProbeDone, this);
+        case kProbeLimits:
+            task = vpd(0xb0);
             break;
-        case 4:
+        case kProbeCapacity:
             task = iscsi_readcapacity16_task(ctx_, lun, OnProbeDone, this);
             break;
-        case 5:
+        case kProbeProvisioning:
             if (!info_.capacity.thin) return SendProbe(step + 1);
-            task = iscsi_inquiry_task(ctx_, lun, 1, 0xb2, kInquiryLength, OnProbeDone, this);
+            task = vpd(0xb2);
+            break;
+        case kProbeCaching:
+            task = iscsi_modesense10_task(ctx_, lun, 0, 1, SCSI_MODESENSE_PC_CURRENT,
+                                          SCSI_MODEPAGE_CACHING, 0, kModeSenseLength, OnProbeDone,
+                                          this);
             break;
         default: {
             info_.identity = LunIdentity(info_.designators, info_.serial);
@@ -439,10 +524,11 @@ void IscsiPath::SendProbe(int step) {
                 return;
             }
             if (!opened_) identity_ = info_.identity;
-            spdlog::info("{}: up; {} {} identity {}, {} blocks of {} bytes", name_,
-                         info_.inquiry.vendor, info_.inquiry.product,
+            spdlog::info("{}: up; {} {} identity {}, {} blocks of {} bytes, write cache {}, FUA {}",
+                         name_, info_.inquiry.vendor, info_.inquiry.product,
                          info_.identity.empty() ? "(none)" : info_.identity, info_.capacity.blocks,
-                         info_.capacity.block_size);
+                         info_.capacity.block_size, info_.write_cache ? "on" : "off",
+                         info_.fua ? "honoured" : "not supported");
             backoff_ = std::chrono::milliseconds(0);
             last_activity_ = Clock::now();
             opened_ = true;
@@ -456,28 +542,39 @@ void IscsiPath::SendProbe(int step) {
 
 void IscsiPath::OnProbeDone(iscsi_context*, int status, void* data, void* self_ptr) {
     auto* self = static_cast<IscsiPath*>(self_ptr);
-    auto* task = static_cast<scsi_task*>(data);
-    const int step = self->probe_step_;
-    const bool optional_page = (step >= 1 && step <= 3) || step == 5;
-    Status s = ClassifyScsi(static_cast<uint32_t>(status), task ? SenseOf(task) : Sense{},
-                            fmt::format("{}: probe step {}", self->name_, step));
-    if (s.ok() && task) {
-        s = self->TakeProbeAnswer(step, task->datain.data,
-                                  static_cast<size_t>(std::max(task->datain.size, 0)));
-    }
-    if (task) scsi_free_scsi_task(task);
-    if (!s.ok() && !(optional_page && status == SCSI_STATUS_CHECK_CONDITION)) {
-        self->Fail(std::move(s));
-        return;
-    }
-    if (self->tearing_down_) return;
-    self->SendProbe(step + 1);
+    ScsiTaskPtr task(static_cast<scsi_task*>(data), &scsi_free_scsi_task);
+    self->Guarded("the probe callback", [&] { self->ProbeDone(status, task.get()); });
 }
 
-Status IscsiPath::TakeProbeAnswer(int step, const uint8_t* data, size_t size) {
-    Bytes bytes(data, data ? size : 0);
+void IscsiPath::ProbeDone(int status, scsi_task* task) {
+    const int step = probe_step_;
+    // Optional: VPD pages, and MODE SENSE, whose refusal leaves the strict defaults.
+    const bool optional = IsVpdStep(step) || step == kProbeCaching;
+    Status s = ClassifyScsi(static_cast<uint32_t>(status), task ? SenseOf(task) : Sense{},
+                            fmt::format("{}: probe step {}", name_, step));
+    Bytes answer;
+    if (s.ok() && task && task->datain.data) {
+        answer = Bytes(task->datain.data, static_cast<size_t>(std::max(task->datain.size, 0)));
+    }
+    const size_t whole = IsVpdStep(step) ? VpdPageSize(answer) : 0;
+    if (s.ok() && whole > answer.size() && whole > static_cast<size_t>(probe_allocation_) &&
+        probe_allocation_ < kMaxInquiryLength && !tearing_down_) {
+        // Cut at the allocation length: ask again for the whole page.
+        SendProbe(step, static_cast<int>(std::min<size_t>(whole, kMaxInquiryLength)));
+        return;
+    }
+    if (s.ok() && task) s = TakeProbeAnswer(step, answer);
+    if (!s.ok() && !(optional && status == SCSI_STATUS_CHECK_CONDITION)) {
+        Fail(std::move(s));
+        return;
+    }
+    if (tearing_down_) return;
+    SendProbe(step + 1);
+}
+
+Status IscsiPath::TakeProbeAnswer(int step, Bytes bytes) {
     switch (step) {
-        case 0: {
+        case kProbeInquiry: {
             Result<StandardInquiry> r = ParseStandardInquiry(bytes);
             if (!r.ok()) return r.status();
             if (r->qualifier != 0) {
@@ -491,30 +588,41 @@ Status IscsiPath::TakeProbeAnswer(int step, const uint8_t* data, size_t size) {
             info_.inquiry = std::move(r).value();
             return Status::Ok();
         }
-        case 1: {
+        case kProbeSerial: {
             Result<std::string> r = ParseUnitSerialPage(bytes);
             if (r.ok()) info_.serial = std::move(r).value();
             return r.status();
         }
-        case 2: {
+        case kProbeIdentification: {
             Result<std::vector<Designator>> r = ParseDeviceIdentificationPage(bytes);
             if (r.ok()) info_.designators = std::move(r).value();
             return r.status();
         }
-        case 3: {
+        case kProbeLimits: {
             Result<BlockLimits> r = ParseBlockLimitsPage(bytes);
             if (r.ok()) info_.limits = r.value();
             return r.status();
         }
-        case 4: {
+        case kProbeCapacity: {
             Result<Capacity> r = ParseReadCapacity16(bytes);
             if (r.ok()) info_.capacity = r.value();
             return r.status();
         }
-        case 5: {
+        case kProbeProvisioning: {
             Result<Provisioning> r = ParseProvisioningPage(bytes);
             if (r.ok()) info_.provisioning = r.value();
             return r.status();
+        }
+        case kProbeCaching: {
+            Result<CachingMode> r = ParseModeSense10(bytes);
+            if (!r.ok()) {
+                spdlog::debug("{}: {}; assuming a write cache and no FUA", name_,
+                              r.status().message());
+                return Status::Ok();  // the strict defaults stay
+            }
+            info_.fua = r->fua;
+            info_.write_cache = r->write_cache.value_or(true);
+            return Status::Ok();
         }
     }
     return Status::Ok();
@@ -568,8 +676,8 @@ void IscsiPath::Issue(PathCommand command) {
                                       task, iov, niov);
             break;
         case CommandKind::kWrite:
-            t = iscsi_write16_iov_task(ctx_, lun, c.lba, nullptr, bytes, bs, 0, 0, 0, 0, 0,
-                                       OnCommandDone, task, iov, niov);
+            t = iscsi_write16_iov_task(ctx_, lun, c.lba, nullptr, bytes, bs, 0, 0, c.fua ? 1 : 0, 0,
+                                       0, OnCommandDone, task, iov, niov);
             break;
         case CommandKind::kSyncCache:
             t = iscsi_synchronizecache16_task(ctx_, lun, 0, 0, 0, 0, OnCommandDone, task);
@@ -616,7 +724,15 @@ void IscsiPath::Issue(PathCommand command) {
 // command without data is one write anyway; bulk data gains nothing from it, and is left as it
 // was (on a slow link a larger first segment would wait longer for its acknowledgement, which
 // --unacked-timeout watches).
+//
+// What is read is serviced first, on its own: a completion may record a failure that condemns the
+// session, and then nothing more of it may be written (libiscsi would write in the same call).
 int IscsiPath::Service(short revents) {
+    if ((revents & POLLOUT) && (revents & ~POLLOUT)) {
+        if (iscsi_service(ctx_, static_cast<short>(revents & ~POLLOUT)) < 0) return -1;
+        if (failure_ || !ctx_) return 0;
+        revents = POLLOUT;
+    }
     const bool cork = (revents & POLLOUT) && unsent_writes_ > 1 && unsent_data_ <= kCorkBytes;
     if (revents & POLLOUT) {
         unsent_writes_ = 0;
@@ -634,51 +750,56 @@ int IscsiPath::Service(short revents) {
 
 void IscsiPath::OnCommandDone(iscsi_context*, int status, void* data, void* task_ptr) {
     std::unique_ptr<Task> task(static_cast<Task*>(task_ptr));
-    auto* st = static_cast<scsi_task*>(data);
+    ScsiTaskPtr st(static_cast<scsi_task*>(data), &scsi_free_scsi_task);
     IscsiPath* self = task->path;
-    PathCommand& c = task->command;
-    const uint64_t bytes = uint64_t{c.blocks} * self->info_.capacity.block_size;
+    --self->in_flight_;
+    self->counters_.in_flight--;
+    self->Guarded("a command callback",
+                  [&] { self->CommandDone(status, st.get(), task->command); });
+    // Once the session is condemned, nothing of it is freed before it is torn down: PDUs libiscsi
+    // still holds may point into the task.
+    if (st && self->failure_ && !self->tearing_down_) self->held_tasks_.push_back(std::move(st));
+}
+
+void IscsiPath::CommandDone(int status, scsi_task* st, PathCommand& c) {
+    const uint64_t bytes = uint64_t{c.blocks} * info_.capacity.block_size;
 
     // The message is formatted only for a failure: completions are the hot path.
     Status s = status == SCSI_STATUS_GOOD
                    ? Status::Ok()
                    : ClassifyScsi(static_cast<uint32_t>(status), st ? SenseOf(st) : Sense{},
-                                  fmt::format("{}: {} of {} blocks at LBA {}", self->name_,
+                                  fmt::format("{}: {} of {} blocks at LBA {}", name_,
                                               CommandKindName(c.kind), c.blocks, c.lba));
     if (s.ok() && st && c.kind == CommandKind::kRead &&
         st->residual_status != SCSI_RESIDUAL_NO_RESIDUAL && st->residual != 0) {
-        s = Status::Fail(EIO, fmt::format("{}: short read at LBA {} ({} bytes missing)",
-                                          self->name_, c.lba, st->residual));
+        s = Status::Fail(EIO, fmt::format("{}: short read at LBA {} ({} bytes missing)", name_,
+                                          c.lba, st->residual));
     }
-    if (st) scsi_free_scsi_task(st);
-    --self->in_flight_;
-    self->counters_.in_flight--;
-    self->last_activity_ = Clock::now();
-
+    last_activity_ = Clock::now();
     if (s.ok()) {
         switch (c.kind) {
             case CommandKind::kRead:
-                self->counters_.reads++;
-                self->counters_.bytes_read += bytes;
+                counters_.reads++;
+                counters_.bytes_read += bytes;
                 break;
             case CommandKind::kWrite:
-                self->counters_.writes++;
-                self->counters_.bytes_written += bytes;
+                counters_.writes++;
+                counters_.bytes_written += bytes;
                 break;
             case CommandKind::kSyncCache:
-                self->counters_.syncs++;
+                counters_.syncs++;
                 break;
             case CommandKind::kTestUnitReady:
                 break;
             case CommandKind::kUnmap:
             case CommandKind::kWriteSameUnmap:
-                self->counters_.discards++;
+                counters_.discards++;
                 break;
         }
     } else {
-        self->counters_.failures++;
+        counters_.failures++;
     }
-    self->Deliver(c.done, std::move(s));
+    Deliver(c.done, std::move(s));
 }
 
 void IscsiPath::Fail(Status status) {
@@ -723,6 +844,7 @@ void IscsiPath::TearDown() {
     }
     iscsi_destroy_context(ctx);  // cancels every command still in flight: callbacks run here
     tearing_down_ = false;
+    held_tasks_.clear();
 }
 
 void IscsiPath::FailQueued(const Status& status) {
@@ -730,7 +852,7 @@ void IscsiPath::FailQueued(const Status& status) {
     queued.swap(pending_);
     for (PathCommand& c : queued) {
         counters_.failures++;
-        c.done(status);
+        Guarded("a command's completion", [&] { c.done(status); });
     }
 }
 

@@ -75,8 +75,10 @@ struct IscsiPathOptions {
 
 class IscsiPath final : public PathIo {
   public:
-    // Connects, logs in, and reads INQUIRY (standard, VPD 0x80, 0x83, 0xB0) and READ
-    // CAPACITY(16). Returns a path in state kUp, or one line saying why there is none.
+    // Connects, logs in, and reads INQUIRY (standard, VPD 0x80, 0x83, 0xB0, 0xB2), READ
+    // CAPACITY(16) and MODE SENSE(10) of the caching page (a target that refuses it leaves
+    // LunInfo's strict write_cache/fua defaults). Returns a path in state kUp, or one line saying
+    // why there is none.
     static Result<std::shared_ptr<IscsiPath>> Open(IscsiPathOptions options);
 
     // Logs out and fails whatever is still queued. Must not run on the path's own thread.
@@ -101,9 +103,13 @@ class IscsiPath final : public PathIo {
     void SetState(PathState state);
     void CheckHealth(std::chrono::steady_clock::time_point now);
     static void OnLoggedIn(iscsi_context* ctx, int status, void* data, void* self);
-    void SendProbe(int step);
+    // Sends probe step `step`; a VPD page is read with `allocation` bytes at most.
+    void SendProbe(int step, int allocation = 255);
     static void OnProbeDone(iscsi_context* ctx, int status, void* data, void* self);
-    Status TakeProbeAnswer(int step, const uint8_t* data, size_t size);
+    void ProbeDone(int status, scsi_task* task);
+    Status TakeProbeAnswer(int step, Bytes answer);
+    void LogOut(std::unique_lock<std::mutex>& ctx_lock);
+    static void OnLoggedOut(iscsi_context* ctx, int status, void* data, void* self);
     void IssuePending();
     void Issue(PathCommand command);
     int Service(short revents);  // iscsi_service, with the socket corked around a batch of sends
@@ -116,6 +122,11 @@ class IscsiPath final : public PathIo {
     void DeliverDeferred();
     void Wake();
     static void OnCommandDone(iscsi_context* ctx, int status, void* data, void* task);
+    void CommandDone(int status, scsi_task* st, PathCommand& command);
+    // Runs `body` (a callback's work) so that no exception leaves it: one that does is logged and
+    // fails the path. Every callback from libiscsi and every `done` the path calls go through it.
+    template <typename Body>
+    void Guarded(const char* where, Body&& body) noexcept;
     void Fail(Status status);
     void HandleFailure();
     void TearDown();
@@ -168,9 +179,16 @@ class IscsiPath final : public PathIo {
     uint32_t unsent_writes_ = 0;
     uint64_t unsent_data_ = 0;
     static constexpr uint64_t kCorkBytes = 64 * 1024;
-    std::optional<Status> failure_;  // set by callbacks; acted on after iscsi_service()
-    bool tearing_down_ = false;      // inside iscsi_destroy_context()
+    // Set by callbacks; acted on after iscsi_service(), which is never called again on the
+    // context before it has been torn down.
+    std::optional<Status> failure_;
+    using ScsiTaskPtr = std::unique_ptr<scsi_task, void (*)(scsi_task*)>;
+    // Tasks that completed after failure_ was recorded: freed only once the context is gone.
+    std::vector<ScsiTaskPtr> held_tasks_;
+    bool logout_done_ = false;   // LogOut()'s logout was called back
+    bool tearing_down_ = false;  // inside iscsi_destroy_context()
     int probe_step_ = 0;
+    int probe_allocation_ = 0;  // the allocation length of the probe's VPD INQUIRY
     std::chrono::steady_clock::time_point login_deadline_;
 };
 

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cerrno>
 
 namespace lunfs {
@@ -45,7 +46,40 @@ Result<Bytes> VpdBody(Bytes page, uint8_t code, std::string_view what) {
     return page.subspan(4, length);
 }
 
+// Mode parameter data after its header: `header` bytes, the device-specific parameter at
+// `device_specific`, the mode data length (the bytes after itself) in `length_bytes` bytes at 0 and
+// the block descriptor length at `bd_length_at` (SPC-5 7.5.6).
+Result<CachingMode> ParseModeData(Bytes data, size_t header, size_t device_specific,
+                                  size_t length_bytes, size_t bd_length_at) {
+    constexpr std::string_view kWhat = "MODE SENSE answer";
+    if (data.size() < header) return Bad(kWhat, "shorter than its header");
+    const size_t claimed = (length_bytes == 2 ? Be16(data, 0) : data[0]) + length_bytes;
+    // Bytes past the mode data length are not the target's answer; the header always counts.
+    data = data.first(std::min(data.size(), std::max(claimed, header)));
+    const size_t bd_length = length_bytes == 2 ? Be16(data, bd_length_at) : data[bd_length_at];
+    CachingMode out;
+    out.fua = (data[device_specific] & 0x10) != 0;
+    if (header + bd_length > data.size()) return out;  // no room for pages: header only
+    Bytes pages = data.subspan(header + bd_length);
+    while (pages.size() >= 2) {
+        const bool subpage_format = (pages[0] & 0x40) != 0;
+        if (subpage_format && pages.size() < 4) break;
+        const size_t size = subpage_format ? Be16(pages, 2) + 4 : pages[1] + 2u;
+        if ((pages[0] & 0x3f) == 0x08 && !subpage_format && pages.size() >= 3 && size >= 3) {
+            out.write_cache = (pages[2] & 0x04) != 0;
+        }
+        if (size > pages.size()) break;
+        pages = pages.subspan(size);
+    }
+    return out;
+}
+
 }  // namespace
+
+size_t VpdPageSize(Bytes page) { return page.size() < 4 ? 0 : Be16(page, 2) + size_t{4}; }
+
+Result<CachingMode> ParseModeSense10(Bytes data) { return ParseModeData(data, 8, 3, 2, 6); }
+Result<CachingMode> ParseModeSense6(Bytes data) { return ParseModeData(data, 4, 2, 1, 3); }
 
 std::string Designator::ToString() const {
     Bytes v(value);

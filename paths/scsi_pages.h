@@ -1,11 +1,13 @@
 // Parsers for the SCSI data lunfs reads when it opens a path: standard INQUIRY, the VPD pages
 // 0x80 (unit serial number), 0x83 (device identification), 0xB0 (block limits) and 0xB2 (logical
-// block provisioning), and READ CAPACITY(16). They take the raw bytes the target returned and trust
-// none of them: a short, truncated or inconsistent page is an error value, never an out-of-bounds
-// read.
+// block provisioning), READ CAPACITY(16) and MODE SENSE (the caching page). They take the raw bytes
+// the target returned and trust none of them: a short, truncated or inconsistent page is an error
+// value, never an out-of-bounds read.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -58,12 +60,27 @@ struct Provisioning {
     bool unmapped_zero = false;     // LBPRZ: unmapped blocks read as zeros
 };
 
+// What MODE SENSE says about write caching: DPOFUA from the mode parameter header's
+// device-specific parameter, WCE from the caching mode page (0x08) when the answer holds it.
+struct CachingMode {
+    bool fua = false;                 // DPOFUA: the LUN honours FUA (and DPO)
+    std::optional<bool> write_cache;  // WCE; empty when the caching page is missing
+};
+
+// The size in bytes a VPD page says it has (its 4-byte header included), 0 when `page` is shorter
+// than the header. More than `page.size()` means it was cut at the allocation length: read it
+// again with this much.
+size_t VpdPageSize(Bytes page);
+
 Result<StandardInquiry> ParseStandardInquiry(Bytes page);
 Result<std::string> ParseUnitSerialPage(Bytes page);
 Result<std::vector<Designator>> ParseDeviceIdentificationPage(Bytes page);
 Result<BlockLimits> ParseBlockLimitsPage(Bytes page);
 Result<Provisioning> ParseProvisioningPage(Bytes page);
 Result<Capacity> ParseReadCapacity16(Bytes data);
+// MODE SENSE(10) / MODE SENSE(6) parameter data: the header, block descriptors, mode pages.
+Result<CachingMode> ParseModeSense10(Bytes data);
+Result<CachingMode> ParseModeSense6(Bytes data);
 
 // The identity of a logical unit, the same through every port that reaches it: all the
 // logical-unit designators of page 0x83, NAA first, then EUI-64, SCSI name and T10 vendor id,

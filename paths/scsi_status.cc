@@ -12,8 +12,13 @@ Status FromSense(const Sense& s, std::string_view what) {
     auto msg = [&](std::string_view meaning) { return fmt::format("{}: {}", what, meaning); };
     switch (s.key) {
         case sense_key::kNoSense:
+            // CHECK CONDITION without sense data reads as this too. Either way the command did
+            // not complete (a write may not be on the target, a read left its buffer unfilled):
+            // a transient failure of this command, as Linux treats it.
+            return Status::WithSense(EIO, true, s, msg("check condition without sense"))
+                .AtScope(Scope::kExtent);
         case sense_key::kRecoveredError:
-            return Status::Ok();
+            return Status::Ok();  // completed, after the target recovered from an error
         case sense_key::kNotReady:
             if (s.asc == 0x3a)
                 return Status::WithSense(ENOMEDIUM, false, s, msg("medium not present"));

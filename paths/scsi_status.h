@@ -40,7 +40,9 @@ inline constexpr uint8_t kMiscompare = 0xe;
 }  // namespace sense_key
 
 // Classifies the outcome of one command; `what` names it for the message ("read of 8 blocks at
-// 1024"). `sense` is used only with kCheckCondition.
+// 1024"). `sense` is used only with kCheckCondition; CHECK CONDITION with no sense data (all
+// zeros, as libiscsi reports it) or sense key NO SENSE is a retryable kExtent-scope failure, never
+// ok: the command did not complete.
 Status ClassifyScsi(uint32_t status, const Sense& sense, std::string_view what);
 
 // True for the UNIT ATTENTION that says the capacity changed (2A/09): re-read it.

@@ -65,6 +65,31 @@ TEST(ClassifyScsiTest, OtherSenseIsNotCapacityChanged) {
     EXPECT_FALSE(IsCapacityChanged(Sense{}));
 }
 
+TEST(ClassifyScsiTest, CheckConditionWithoutSenseIsARetryableFailureOfTheExtent) {
+    // libiscsi reports a CHECK CONDITION without sense data as all-zero sense; a target may also
+    // send sense key NO SENSE. The command did not complete either way.
+    struct Case {
+        Sense sense;
+        const char* name;
+    };
+    for (const Case& c : {Case{Sense{}, "no sense data"},
+                          Case{Sense{sense_key::kNoSense, 0x00, 0x06}, "NO SENSE, I/O end"},
+                          Case{Sense{sense_key::kNoSense, 0x00, 0x00}, "NO SENSE"}}) {
+        SCOPED_TRACE(c.name);
+        Status s = CheckCondition(c.sense.key, c.sense.asc, c.sense.ascq);
+        EXPECT_FALSE(s.ok());
+        EXPECT_EQ(s.code(), EIO);
+        EXPECT_TRUE(s.retryable());
+        EXPECT_EQ(s.scope(), Scope::kExtent);
+        EXPECT_EQ(s.sense(), c.sense);
+    }
+    EXPECT_EQ(CheckCondition(0, 0, 0).message(), "read at 8: check condition without sense");
+}
+
+TEST(ClassifyScsiTest, RecoveredErrorIsOk) {
+    EXPECT_TRUE(CheckCondition(sense_key::kRecoveredError, 0x17, 0x01).ok());
+}
+
 TEST(ClassifyScsiTest, LbaOutOfRangeIsEinvalAndFinal) {
     Status s = CheckCondition(sense_key::kIllegalRequest, 0x21, 0x00);
     EXPECT_EQ(s.code(), EINVAL);
