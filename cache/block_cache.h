@@ -17,7 +17,9 @@
 // Coherence. The cache assumes this mount is the LUN's only writer. A read never returns data
 // older than a write that completed before the read was submitted: written-through blocks are
 // dropped from memory when the write is sent and again when it completes, and a load or a read
-// that was under way across such a write does not put what it read into memory.
+// that was under way across such a write does not put what it read into memory. A read from the
+// LUN never fills blocks a load is bringing: in read mode a load lands in chunk memory itself,
+// so only the load decides whether those blocks are kept.
 //
 // Readahead (cache/readahead.h) loads ahead of each sequential stream in requests of
 // `prefetch_bytes` that the engine spreads over every path; a read that finds its blocks being

@@ -264,6 +264,36 @@ TEST_F(BlockCacheTest, AReadFromTheLunUnderWayAcrossAWriteKeepsNothing) {
     EXPECT_EQ(ReadBytes(0, 64 * kKiB), data);
 }
 
+// A load sent before a write, held on a slow path, lands after the write and after a read from
+// the LUN has brought the written data into the chunk: the chunk must keep the written data.
+TEST_F(BlockCacheTest, ALoadLandingAfterAWriteAndARefillNeverPutsOlderDataBack) {
+    Start(Options(CacheMode::kRead));
+    std::vector<uint8_t> a(kMiB), b(kMiB);
+    Read(0, a);
+    device_->HoldCompletions(true);
+    Read(kMiB, b);  // loads [2, 6) MiB: the load of [2, 3) MiB is the oldest request held
+    ASSERT_EQ(device_->PendingAt(0), (Record{IoOp::kRead, 2 * kMiB, kMiB}));
+    const std::vector<uint8_t> old = Stored(2 * kMiB, 64 * kKiB);
+    std::vector<uint8_t> data = Pattern(64 * kKiB, 8);
+    auto w = Write(2 * kMiB, data);
+    ASSERT_TRUE(device_->Complete(device_->Pending() - 1));
+    ASSERT_TRUE(w->status.ok());
+    // A read across the chunk before: its blocks at 2 MiB are loading, the ones before are not
+    // held, so it reads the whole range from the LUN (the written data).
+    std::vector<uint8_t> across(128 * kKiB);
+    auto r = Read(2 * kMiB - 64 * kKiB, across);
+    ASSERT_TRUE(device_->Complete(device_->Pending() - 1));
+    ASSERT_TRUE(r->status.ok());
+    EXPECT_EQ(std::vector<uint8_t>(across.begin() + 64 * kKiB, across.end()), data);
+    // The slow load answers with what it read before the write.
+    device_->Fill(2 * kMiB, old);
+    ASSERT_TRUE(device_->Complete(0));
+    device_->Fill(2 * kMiB, data);
+    device_->CompleteAll();
+    device_->HoldCompletions(false);
+    EXPECT_EQ(ReadBytes(2 * kMiB, 64 * kKiB), data);
+}
+
 TEST_F(BlockCacheTest, WriteBackCompletesAtOnceAndReadsSeeTheDirtyData) {
     Start(Options(CacheMode::kWriteBack));
     std::vector<uint8_t> data = Pattern(12 * kKiB, 4);
