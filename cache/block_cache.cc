@@ -478,6 +478,8 @@ CacheStats BlockCache::Stats() const {
         out.cached_bytes += shard->bytes;
     }
     out.dirty_bytes = dirty_blocks_.load() * block_size_;
+    out.failed_bytes = failed_blocks_.load() * block_size_;
+    out.writing_bytes = copy_bytes_.load();
     return out;
 }
 
