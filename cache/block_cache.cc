@@ -347,7 +347,9 @@ void BlockCache::ReadThrough(const std::shared_ptr<ReadOp>& op) {
                     CopyToIov(op->request.iov, p.offset + uint64_t{b - p.first} * block_size_,
                               c.data.get() + uint64_t{b} * block_size_, block_size_);
                 }
-                FillLocked(shard, p, op->request.iov, epochs[i], BlockSet().set());
+                // Never blocks being loaded: in read mode a load lands in chunk memory, and one
+                // sent before a write would land over what this read put there.
+                FillLocked(shard, p, op->request.iov, epochs[i], ~c.loading);
             }
             --c.pins;
         }
@@ -476,6 +478,8 @@ CacheStats BlockCache::Stats() const {
         out.cached_bytes += shard->bytes;
     }
     out.dirty_bytes = dirty_blocks_.load() * block_size_;
+    out.failed_bytes = failed_blocks_.load() * block_size_;
+    out.writing_bytes = copy_bytes_.load();
     return out;
 }
 

@@ -11,22 +11,46 @@
 //              streams; every write goes to the LUN and completes when the LUN acknowledged it
 //   writeback  as read, and a write without kIoWriteThrough completes once copied here; dirty
 //              blocks reach the LUN after `writeback_delay`, when dirty data passes half of
-//              `dirty_max_bytes`, and at every flush. A write that would take dirty data past
-//              `dirty_max_bytes` goes through to the LUN instead.
+//              `dirty_max_bytes`, and at every flush. A write that would take what the cache
+//              holds for the LUN (dirty blocks, refused blocks and the copies write-backs in
+//              flight carry) past `dirty_max_bytes` goes through to the LUN instead, and so
+//              waits for it: writers are slowed, memory does not grow.
 //
 // Coherence. The cache assumes this mount is the LUN's only writer. A read never returns data
 // older than a write that completed before the read was submitted: written-through blocks are
 // dropped from memory when the write is sent and again when it completes, and a load or a read
-// that was under way across such a write does not put what it read into memory.
+// that was under way across such a write does not put what it read into memory. A read from the
+// LUN never fills blocks a load is bringing: in read mode a load lands in chunk memory itself,
+// so only the load decides whether those blocks are kept.
 //
 // Readahead (cache/readahead.h) loads ahead of each sequential stream in requests of
 // `prefetch_bytes` that the engine spreads over every path; a read that finds its blocks being
 // loaded waits for the load instead of reading them again.
 //
-// Flush. A flush (fsync, close) writes back every block that is dirty when it arrives, waits for
-// that and for every write-back already under way, then sends the flush on (SYNCHRONIZE CACHE).
-// A write-back that fails is logged and its error is returned by the next flush, once; its
-// blocks are no longer dirty (the LUN refused them: retrying could not succeed).
+// Write-back errors. Nothing acknowledged is forgotten. A write-back that fails with a
+// retryable status (no live path for --no-path-timeout, BUSY after the engine's retries) leaves
+// its blocks dirty: they are written again after a backoff (100 ms doubling to 5 s; the ticker
+// sends nothing meanwhile) or at the next flush, and are never evicted while dirty. A write-back
+// the LUN refuses for good (a status that is not retryable: DATA PROTECT, ILLEGAL REQUEST, MEDIUM
+// ERROR) adds one to WriteBackFailures(); its blocks stay in memory, never evicted, and reads
+// keep returning the acknowledged data, not the LUN's older bytes, until the blocks are written
+// again or the mount ends (they count against dirty_max_bytes). `writeback_retries` counts the
+// first kind, `writeback_errors` the second (it equals WriteBackFailures()).
+//
+// Flush. A flush (fsync, close) registers, writes back every block that is dirty when it arrives
+// (also blocks an older write-back is still carrying), waits for that and for every write-back
+// already under way, then sends the flush on (SYNCHRONIZE CACHE). It never succeeds while data
+// it covers is not on the LUN: when one of those write-backs failed for a while, it fails with
+// EIO at once (the wait is bounded by the engine's: --no-path-timeout, its retries) and the data
+// stays dirty for the ticker or the next flush. When WriteBackFailures() has moved past the
+// request's failures_seen, it fails with the latest refusal's error, so that every handle that
+// samples the count at open hears of every refusal once (as Linux's errseq); the flush is then
+// not sent on.
+//
+// Memory. Chunks hold at most capacity_bytes, except chunks that cannot be evicted (dirty,
+// refused, being loaded or written); copies carried by write-backs in flight are at most
+// dirty_max_bytes (plus one write per concurrent writer, checked before it is copied in). The
+// ticker never copies again blocks a write-back is still carrying.
 //
 // Threads: Submit() from any thread. Completions run on the inner device's threads, or inside
 // Submit() for reads served from memory and written-back writes. Tick() runs the write-back
@@ -82,7 +106,10 @@ struct CacheStats {
     uint64_t read_miss_bytes = 0;     // read from the LUN for a reader
     uint64_t readahead_bytes = 0;     // loaded ahead of streams
     uint64_t written_back_bytes = 0;  // dirty data written to the LUN
-    uint64_t writeback_errors = 0;
+    uint64_t writing_bytes = 0;       // copies held by write-backs in flight
+    uint64_t failed_bytes = 0;        // refused by the LUN for good, kept in memory
+    uint64_t writeback_retries = 0;   // write-backs failed for a while: their data stayed dirty
+    uint64_t writeback_errors = 0;    // write-backs the LUN refused for good (WriteBackFailures)
     uint64_t evicted_bytes = 0;
 };
 
@@ -99,6 +126,7 @@ class BlockCache final : public BlockDevice {
     uint32_t Alignment() const override { return inner_->BlockSize(); }
     void Submit(IoRequest request) override;
     bool CanDiscard() const override { return inner_->CanDiscard(); }
+    uint64_t WriteBackFailures() const override;
 
     // Starts write-back of blocks dirty for longer than writeback_delay, or of the oldest when
     // dirty data passed half of dirty_max_bytes.
@@ -115,6 +143,7 @@ class BlockCache final : public BlockDevice {
     struct Round;
     struct Load;
     struct FlushWaiter;
+    struct WriteBackRun;
 
     // Blocks [first, last] of the LUN that a request touches, by chunk.
     struct Piece {
@@ -141,19 +170,35 @@ class BlockCache final : public BlockDevice {
 
     // Writes.
     void Write(IoRequest request);
+    // Whether `bytes` more may be acknowledged from memory: dirty, refused and in-flight copies
+    // together stay within dirty_max_bytes.
+    bool HasDirtyRoom(uint64_t bytes) const;
     bool WriteBackLocked(Shard& shard, const Piece& p, const std::vector<iovec>& src);
+    // Clears `blocks` of the chunk's refused blocks (written again, or superseded).
+    void UnfailLocked(Chunk& c, const BlockSet& blocks);
     // Writes and discards that go around the cache: their blocks are dropped from memory.
     void WriteThrough(IoRequest request);
     void InvalidateLocked(Shard& shard, const Piece& p);
 
-    // Write-back and flush.
+    // Write-back and flush (cache/writeback.cc).
     void Flush(IoRequest request);
-    // Snapshots dirty blocks (all of them, or those dirty since before `older_than`) into
-    // write requests and sends them; returns the sequence number of the last one sent (or of the
-    // last one sent earlier when there was nothing to send).
-    uint64_t StartWriteBack(bool all, TimePoint older_than);
+    // Snapshots dirty blocks into write requests and sends them. A flush (`waiter` set) takes
+    // every dirty block, also those a write-back under way is carrying an older copy of, and is
+    // given the sequence number of the last write-back it must wait for. The ticker takes the
+    // chunks dirty since before `older_than` (all when `all`), leaving blocks still being written.
+    void StartWriteBack(bool all, TimePoint older_than, FlushWaiter* waiter);
+    void TakeRunsLocked(Chunk& c, const BlockSet& take, std::vector<WriteBackRun>& runs);
+    static std::vector<WriteBackRun> MergeRuns(std::vector<WriteBackRun> runs);
+    // Numbers the runs and queues them on send_queue_ (requires send_order_mu_); a waiter is
+    // given the last number.
+    void QueueRunsLocked(std::vector<WriteBackRun> runs, FlushWaiter* waiter);
+    // A write-back's blocks after it: ok, dirty again (transient failure) or refused for good.
+    void SettleRun(WriteBackRun& run, const Status& status);
     void FinishWriteBack(uint64_t seq, uint64_t bytes, const Status& status);
+    void RedirtyLocked(Shard& shard, Chunk& c, const BlockSet& blocks);
+    // Completes or sends on every flush whose write-backs have all finished.
     void ReleaseFlushWaiters();
+    std::optional<Status> FlushErrorLocked(const FlushWaiter& w) const;
 
     // Memory. Chunk buffers of evicted chunks are kept for new ones (up to the capacity's worth),
     // so that the cache's memory is reused rather than churned through the allocator.
@@ -198,9 +243,14 @@ class BlockCache final : public BlockDevice {
     uint64_t next_seq_ = 1;             // guarded by wb_mu_: write-back sequence numbers
     std::map<uint64_t, bool> writing_;  // guarded by wb_mu_: write-backs in flight, by seq
     std::vector<std::unique_ptr<FlushWaiter>> flush_waiters_;  // guarded by wb_mu_
-    std::optional<Status> writeback_error_;  // guarded by wb_mu_: for the next flush
+    uint64_t failures_ = 0;  // guarded by wb_mu_: write-backs refused for good (only grows)
+    Status last_failure_;    // guarded by wb_mu_: the latest of them
+    Duration backoff_{};     // guarded by wb_mu_: 0 after a success, doubled by each retry
+    TimePoint retry_at_{};   // guarded by wb_mu_: the ticker writes back nothing before it
 
-    std::atomic<uint64_t> dirty_blocks_{0};  // in every shard
+    std::atomic<uint64_t> dirty_blocks_{0};   // in every shard
+    std::atomic<uint64_t> failed_blocks_{0};  // in every shard
+    std::atomic<uint64_t> copy_bytes_{0};     // held by write-backs in flight
 
     std::mutex spare_mu_;
     std::vector<std::unique_ptr<std::byte[]>> spare_;  // guarded by spare_mu_

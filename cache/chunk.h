@@ -31,15 +31,19 @@ struct BlockCache::Chunk {
     BlockSet dirty;                     // present blocks newer than the LUN's
     BlockSet loading;                   // blocks a load will fill
     BlockSet writing;                   // blocks a write-back is taking to the LUN
-    uint64_t epoch = 0;                 // bumped whenever a write around the cache touches it
-    int pins = 0;                       // reads from the LUN that will fill it
-    TimePoint dirty_since{};            // when its oldest dirty block became dirty
-    std::list<Chunk*>::iterator lru;    // its place in the shard's LRU
+    // Present blocks whose write-back the LUN refused for good: kept (never evicted) so that
+    // reads keep returning what was acknowledged; cleared when the block is written again.
+    BlockSet failed;
+    uint64_t epoch = 0;               // bumped whenever a write around the cache touches it
+    int pins = 0;                     // reads from the LUN that will fill it
+    TimePoint dirty_since{};          // when its oldest dirty block became dirty
+    std::list<Chunk*>::iterator lru;  // its place in the shard's LRU
     std::vector<std::shared_ptr<Round>> waiters;  // reads waiting for its loads
 
     // Neither evicted nor dropped while anything is under way or unsaved.
     bool Busy() const {
-        return dirty.any() || loading.any() || writing.any() || pins > 0 || !waiters.empty();
+        return dirty.any() || loading.any() || writing.any() || failed.any() || pins > 0 ||
+               !waiters.empty();
     }
 };
 
@@ -73,10 +77,24 @@ struct BlockCache::Load {
     std::vector<uint64_t> epochs;  // per piece: the chunk's epoch when the load was sent
 };
 
-// A flush waiting for the write-backs sent before it.
+// A flush waiting for the write-backs sent before it. It is registered before it takes the
+// dirty blocks, so that a write-back failing meanwhile either left its blocks dirty for this
+// flush to take or marks it (transient).
 struct BlockCache::FlushWaiter {
-    uint64_t seq = 0;  // every write-back up to this one must have finished
+    static constexpr uint64_t kUnset = UINT64_MAX;
+    uint64_t seq = kUnset;  // every write-back up to this one must have finished
     IoRequest request;
+    std::optional<Status> transient;  // a write-back it covers failed, and its data is dirty
+};
+
+// A run of dirty blocks on its way to the LUN: where, the copy of its bytes (one buffer per
+// chunk it spans), and which blocks of which chunks it carries.
+struct BlockCache::WriteBackRun {
+    uint64_t offset = 0;
+    uint64_t length = 0;
+    std::vector<std::pair<std::unique_ptr<std::byte[]>, uint64_t>> buffers;  // buffer, bytes
+    std::vector<iovec> iov;
+    std::vector<std::pair<uint64_t, BlockSet>> blocks;  // chunk index, blocks
 };
 
 }  // namespace lunfs

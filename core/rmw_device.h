@@ -26,6 +26,8 @@ class RmwDevice final : public BlockDevice {
     uint32_t Alignment() const override { return 1; }
     void Submit(IoRequest request) override;
     bool CanDiscard() const override { return inner_->CanDiscard(); }
+    // The inner device's: a flush's failures_seen is passed on with it.
+    uint64_t WriteBackFailures() const override { return inner_->WriteBackFailures(); }
 
     const BlockDevice& inner() const { return *inner_; }
 

@@ -366,7 +366,9 @@ void MultipathDevice::Send(Extent e, bool last) {
             FinishLocked(e, Status::Fail(ECANCELED, "the LUN is being closed"), finished);
         } else if (e.slot == kNoSlot) {
             if (options_.no_path_timeout == Duration::zero()) {
-                FinishLocked(e, Status::Fail(EIO, "no live path to the LUN"), finished);
+                // Retryable: a layer above (a write-back cache) may send it again later.
+                FinishLocked(e, Status::Retryable(EIO, "no live path to the LUN", Scope::kLun),
+                             finished);
             } else {
                 if (e.queued_at == TimePoint{}) e.queued_at = now;
                 if (!queueing_logged_) {
@@ -678,14 +680,15 @@ void MultipathDevice::Tick() {
                 send.push_back(std::move(e));
             } else if (!live && e.queued_at != TimePoint{} &&
                        now - e.queued_at >= options_.no_path_timeout) {
-                FinishLocked(
-                    e,
-                    Status::Fail(EIO,
+                FinishLocked(e,
+                             Status::Retryable(
+                                 EIO,
                                  fmt::format("no live path for {} ms",
                                              std::chrono::duration_cast<std::chrono::milliseconds>(
                                                  options_.no_path_timeout)
-                                                 .count())),
-                    finished);
+                                                 .count()),
+                                 Scope::kLun),
+                             finished);
             } else {
                 still.push_back(std::move(e));
             }

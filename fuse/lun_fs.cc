@@ -243,8 +243,8 @@ void LunFs::Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
             // at every open, since other initiators may have changed the LUN meanwhile.
             fi->direct_io = (fi->flags & O_DIRECT) ? 1 : 0;
             fi->keep_cache = 0;
-            fi->fh = static_cast<uint64_t>(fi->flags);  // flush and release get no flags
-            fuse_reply_open(req, fi);
+            fi->fh = OpenLunHandle(ino, fi->flags);
+            if (fuse_reply_open(req, fi) != 0) CloseLunHandle(fi);
             return;
         case Kind::kControl: {
             if (writing && !control_[ino - kControlBase].command)
@@ -365,29 +365,53 @@ void LunFs::Write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, 
     dev.Submit(std::move(io));
 }
 
-void LunFs::SendFlush(fuse_req_t req, fuse_ino_t ino) {
+uint64_t LunFs::OpenLunHandle(fuse_ino_t ino, int flags) {
+    const uint64_t seen = Lun(ino).WriteBackFailures();
+    std::lock_guard lock(handles_mu_);
+    const uint64_t key = next_handle_++ & 0xffffffffu;
+    lun_handles_[key] = LunHandle{seen};
+    return key << 32 | static_cast<uint32_t>(flags);
+}
+
+void LunFs::CloseLunHandle(const fuse_file_info* fi) {
+    std::lock_guard lock(handles_mu_);
+    lun_handles_.erase(fi->fh >> 32);
+}
+
+uint64_t LunFs::TakeFailuresSeen(const fuse_file_info* fi, uint64_t now) {
+    if ((OpenFlags(fi) & O_ACCMODE) == O_RDONLY) return now;
+    std::lock_guard lock(handles_mu_);
+    auto it = lun_handles_.find(fi->fh >> 32);
+    if (it == lun_handles_.end()) return now;
+    const uint64_t seen = it->second.failures_seen;
+    it->second.failures_seen = std::max(seen, now);
+    return seen;
+}
+
+void LunFs::SendFlush(fuse_req_t req, fuse_ino_t ino, const fuse_file_info* fi) {
+    BlockDevice& dev = Lun(ino);
     IoRequest io{IoOp::kFlush, 0, {}, [this, req](Status s) {
                      ReplyStatus(req, s, "flush");
                      Ended();
                  }};
+    io.failures_seen = TakeFailuresSeen(fi, dev.WriteBackFailures());
     Began();
-    Lun(ino).Submit(std::move(io));
+    dev.Submit(std::move(io));
 }
 
-// close(): a handle that could write drains its writes to stable storage (every write was
-// acknowledged before its reply, so this is SYNCHRONIZE CACHE); read-only handles have nothing to
-// make durable.
+// close(): a handle that could write drains its writes to stable storage (a write-back cache
+// writes back what it holds, then SYNCHRONIZE CACHE) and hears of write-backs the LUN refused
+// since its open or its last flush; read-only handles have nothing to make durable.
 void LunFs::Flush(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
-    const int open_flags = static_cast<int>(fi->fh);
-    if (KindOf(ino) != Kind::kLun || (open_flags & O_ACCMODE) == O_RDONLY || ReadOnly(ino)) {
+    if (KindOf(ino) != Kind::kLun || (OpenFlags(fi) & O_ACCMODE) == O_RDONLY || ReadOnly(ino)) {
         return (void)fuse_reply_err(req, 0);
     }
-    SendFlush(req, ino);
+    SendFlush(req, ino, fi);
 }
 
-void LunFs::Fsync(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
+void LunFs::Fsync(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     if (KindOf(ino) != Kind::kLun || ReadOnly(ino)) return (void)fuse_reply_err(req, 0);
-    SendFlush(req, ino);
+    SendFlush(req, ino, fi);
 }
 
 // fallocate(): a LUN has all its blocks already, so allocating inside it succeeds and beyond it
@@ -422,6 +446,8 @@ void LunFs::Release(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     if (KindOf(ino) == Kind::kControl) {
         std::lock_guard lock(handles_mu_);
         handles_.erase(fi->fh);
+    } else if (KindOf(ino) == Kind::kLun) {
+        CloseLunHandle(fi);
     }
     fuse_reply_err(req, 0);
 }

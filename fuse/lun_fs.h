@@ -85,7 +85,7 @@ class LunFs {
     Kind KindOf(fuse_ino_t ino) const;
     bool Stat(fuse_ino_t ino, struct stat* st) const;
     void ReplyEntry(fuse_req_t req, fuse_ino_t ino);
-    void SendFlush(fuse_req_t req, fuse_ino_t ino);
+    void SendFlush(fuse_req_t req, fuse_ino_t ino, const fuse_file_info* fi);
     BlockDevice& Lun(fuse_ino_t ino) const;
     bool ReadOnly(fuse_ino_t ino) const;  // a LUN file that takes no writes
     // Around each request handed to a device: Began() just before its Submit, Ended() once its
@@ -107,6 +107,22 @@ class LunFs {
     mutable std::mutex in_flight_mu_;
     std::condition_variable idle_;
     uint64_t in_flight_ = 0;  // guarded by in_flight_mu_
+
+    // Open LUN files. fi->fh holds the open flags in its low 32 bits (flush and release get no
+    // flags; static_cast<int>(fh) is them) and the handle's key here above them. Each handle
+    // keeps the BlockDevice::WriteBackFailures() count it has been told of, sampled at open, so
+    // that its flush and fsync report every write-back the LUN refused since (Linux's errseq).
+    struct LunHandle {
+        uint64_t failures_seen = 0;  // guarded by handles_mu_
+    };
+    uint64_t OpenLunHandle(fuse_ino_t ino, int flags);
+    void CloseLunHandle(const fuse_file_info* fi);
+    static int OpenFlags(const fuse_file_info* fi) { return static_cast<int>(fi->fh); }
+    // The count a flush of this handle is measured against; the handle's sample moves on to
+    // `now`, the count before the flush is sent (a refusal racing with the flush may be reported
+    // twice, never missed). Read-only handles are told of nothing: `now`.
+    uint64_t TakeFailuresSeen(const fuse_file_info* fi, uint64_t now);
+    std::map<uint64_t, LunHandle> lun_handles_;  // guarded by handles_mu_
 };
 
 }  // namespace lunfs

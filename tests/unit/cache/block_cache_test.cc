@@ -76,9 +76,17 @@ class BlockCacheTest : public ::testing::Test {
                                    uint32_t flags = kIoNoFlags) {
         return Submit(IoOp::kWrite, offset, buffer, flags);
     }
-    std::shared_ptr<Outcome> Flush() {
-        std::vector<uint8_t> none;
-        return Submit(IoOp::kFlush, 0, none);
+    // A flush from a handle that has been told of `failures_seen` write-back failures.
+    std::shared_ptr<Outcome> Flush(uint64_t failures_seen = 0) {
+        auto outcome = std::make_shared<Outcome>();
+        IoRequest r{IoOp::kFlush, 0, {}, nullptr};
+        r.failures_seen = failures_seen;
+        r.done = [outcome](Status s) {
+            ++outcome->calls;
+            outcome->status = std::move(s);
+        };
+        cache_->Submit(std::move(r));
+        return outcome;
     }
     // Reads [offset, offset + length) through the cache; the bytes, or empty on failure.
     std::vector<uint8_t> ReadBytes(uint64_t offset, uint64_t length) {
@@ -264,6 +272,36 @@ TEST_F(BlockCacheTest, AReadFromTheLunUnderWayAcrossAWriteKeepsNothing) {
     EXPECT_EQ(ReadBytes(0, 64 * kKiB), data);
 }
 
+// A load sent before a write, held on a slow path, lands after the write and after a read from
+// the LUN has brought the written data into the chunk: the chunk must keep the written data.
+TEST_F(BlockCacheTest, ALoadLandingAfterAWriteAndARefillNeverPutsOlderDataBack) {
+    Start(Options(CacheMode::kRead));
+    std::vector<uint8_t> a(kMiB), b(kMiB);
+    Read(0, a);
+    device_->HoldCompletions(true);
+    Read(kMiB, b);  // loads [2, 6) MiB: the load of [2, 3) MiB is the oldest request held
+    ASSERT_EQ(device_->PendingAt(0), (Record{IoOp::kRead, 2 * kMiB, kMiB}));
+    const std::vector<uint8_t> old = Stored(2 * kMiB, 64 * kKiB);
+    std::vector<uint8_t> data = Pattern(64 * kKiB, 8);
+    auto w = Write(2 * kMiB, data);
+    ASSERT_TRUE(device_->Complete(device_->Pending() - 1));
+    ASSERT_TRUE(w->status.ok());
+    // A read across the chunk before: its blocks at 2 MiB are loading, the ones before are not
+    // held, so it reads the whole range from the LUN (the written data).
+    std::vector<uint8_t> across(128 * kKiB);
+    auto r = Read(2 * kMiB - 64 * kKiB, across);
+    ASSERT_TRUE(device_->Complete(device_->Pending() - 1));
+    ASSERT_TRUE(r->status.ok());
+    EXPECT_EQ(std::vector<uint8_t>(across.begin() + 64 * kKiB, across.end()), data);
+    // The slow load answers with what it read before the write.
+    device_->Fill(2 * kMiB, old);
+    ASSERT_TRUE(device_->Complete(0));
+    device_->Fill(2 * kMiB, data);
+    device_->CompleteAll();
+    device_->HoldCompletions(false);
+    EXPECT_EQ(ReadBytes(2 * kMiB, 64 * kKiB), data);
+}
+
 TEST_F(BlockCacheTest, WriteBackCompletesAtOnceAndReadsSeeTheDirtyData) {
     Start(Options(CacheMode::kWriteBack));
     std::vector<uint8_t> data = Pattern(12 * kKiB, 4);
@@ -395,18 +433,88 @@ TEST_F(BlockCacheTest, AWriteSubmittedFromTheCompletionOfAnotherGoesThrough) {
     EXPECT_EQ(Stored(24 * kKiB, fourth.size()), fourth);
 }
 
-TEST_F(BlockCacheTest, AFailedWriteBackIsReportedByTheNextFlushOnce) {
+Status NoPath() { return Status::Retryable(EIO, "no live path", Scope::kLun); }
+
+TEST_F(BlockCacheTest, ATransientWriteBackFailureFailsTheFlushAndKeepsTheDataDirty) {
     Start(Options(CacheMode::kWriteBack));
-    std::vector<uint8_t> a = Pattern(4 * kKiB, 1);
+    std::vector<uint8_t> a = Pattern(4 * kKiB, 11);
+    const std::vector<uint8_t> before = Stored(0, 4 * kKiB);
     Write(0, a);
-    device_->FailNext(Status::Fail(EROFS, "write protected"));
+    device_->FailNext(NoPath());
     auto f1 = Flush();
     ASSERT_EQ(f1->calls, 1);
-    EXPECT_EQ(f1->status.code(), EROFS);
+    EXPECT_EQ(f1->status.code(), EIO);
+    EXPECT_EQ(cache_->Stats().dirty_bytes, 4 * kKiB);
+    EXPECT_EQ(Stored(0, 4 * kKiB), before);
+    EXPECT_EQ(cache_->WriteBackFailures(), 0u);  // not for good
     auto f2 = Flush();
+    ASSERT_EQ(f2->calls, 1);
     EXPECT_TRUE(f2->status.ok());
-    EXPECT_EQ(cache_->Stats().writeback_errors, 1u);
+    EXPECT_EQ(Stored(0, 4 * kKiB), a);
     EXPECT_EQ(cache_->Stats().dirty_bytes, 0u);
+}
+
+TEST_F(BlockCacheTest, ATransientlyFailedWriteBackIsRetriedAfterABackoffAndNeverEvicted) {
+    CacheOptions o = Options(CacheMode::kWriteBack);
+    o.capacity_bytes = 1 * kMiB;
+    o.shards = 1;  // every chunk competes for the same 1 MiB
+    Start(o);
+    std::vector<uint8_t> a = Pattern(64 * kKiB, 11);
+    Write(0, a);
+    clock_->Advance(std::chrono::seconds(6));
+    device_->FailNext(NoPath());
+    cache_->Tick();  // the write-back fails
+    EXPECT_EQ(DeviceRequests(IoOp::kWrite), 1u);
+    cache_->Tick();  // not again at once
+    EXPECT_EQ(DeviceRequests(IoOp::kWrite), 1u);
+    for (uint64_t i = 1; i < 16; ++i) ReadBytes(i * kMiB, kMiB);  // pushes idle chunks out
+    EXPECT_GT(cache_->Stats().evicted_bytes, 0u);
+    EXPECT_EQ(ReadBytes(0, 64 * kKiB), a);
+    clock_->Advance(std::chrono::seconds(6));
+    cache_->Tick();
+    EXPECT_EQ(DeviceRequests(IoOp::kWrite), 2u);
+    EXPECT_EQ(Stored(0, 64 * kKiB), a);
+    EXPECT_EQ(cache_->Stats().dirty_bytes, 0u);
+}
+
+// Like Linux's errseq: each handle's flush compares the count it has been told of with the
+// cache's, so a failure is reported to every handle, not to whichever flush comes first.
+TEST_F(BlockCacheTest, AWriteBackRefusedForGoodIsReportedToEveryHandleThatHadNotSeenIt) {
+    Start(Options(CacheMode::kWriteBack));
+    std::vector<uint8_t> a = Pattern(4 * kKiB, 11);
+    Write(0, a);
+    const uint64_t seen = cache_->WriteBackFailures();
+    device_->FailNext(Status::Fail(EROFS, "write protected"));
+    clock_->Advance(std::chrono::seconds(6));
+    cache_->Tick();  // a write-back of the ticker's: no flush waits for it
+    EXPECT_EQ(cache_->WriteBackFailures(), seen + 1);
+    auto writer = Flush(seen);
+    auto other = Flush(seen);
+    ASSERT_EQ(writer->calls + other->calls, 2);
+    EXPECT_EQ(writer->status.code(), EROFS);
+    EXPECT_EQ(other->status.code(), EROFS);
+    EXPECT_TRUE(Flush(cache_->WriteBackFailures())->status.ok());  // told already
+    const CacheStats stats = cache_->Stats();
+    EXPECT_EQ(stats.writeback_errors, 1u);
+    EXPECT_EQ(stats.dirty_bytes, 0u);
+}
+
+TEST_F(BlockCacheTest, BlocksTheLunRefusedKeepServingTheAcknowledgedDataAndAreNeverEvicted) {
+    CacheOptions o = Options(CacheMode::kWriteBack);
+    o.capacity_bytes = 1 * kMiB;
+    o.shards = 1;  // every chunk competes for the same 1 MiB
+    Start(o);
+    std::vector<uint8_t> a = Pattern(64 * kKiB, 11);
+    Write(0, a);
+    device_->FailNext(Status::Fail(EROFS, "write protected"));
+    EXPECT_EQ(Flush()->status.code(), EROFS);
+    for (uint64_t i = 1; i < 16; ++i) ReadBytes(i * kMiB, kMiB);
+    EXPECT_GT(cache_->Stats().evicted_bytes, 0u);
+    EXPECT_EQ(ReadBytes(0, 64 * kKiB), a);
+    std::vector<uint8_t> b = Pattern(4 * kKiB, 12);  // written again: it may go now
+    Write(0, b);
+    EXPECT_TRUE(Flush(cache_->WriteBackFailures())->status.ok());
+    EXPECT_EQ(Stored(0, 4 * kKiB), b);
 }
 
 TEST_F(BlockCacheTest, AWriteThroughRequestIsNotKeptDirtyAndSupersedesDirtyBlocks) {
@@ -463,6 +571,50 @@ TEST_F(BlockCacheTest, AWriteThatWouldPassTheDirtyLimitGoesThrough) {
     device_->CompleteAll();
     EXPECT_TRUE(w->status.ok());
     EXPECT_EQ(cache_->Stats().dirty_bytes, 3 * kMiB);
+}
+
+// The LUN answers nothing (a frozen target): what the cache acknowledged and holds, dirty or
+// copied for write-back, stays within dirty_max_bytes however often the ticker runs; the other
+// writes wait for the LUN.
+TEST_F(BlockCacheTest, AcknowledgedDataWaitingForTheLunStaysWithinTheDirtyLimit) {
+    Start(Options(CacheMode::kWriteBack));  // 4 MiB dirty at most
+    device_->HoldCompletions(true);
+    std::vector<std::vector<uint8_t>> data;
+    std::vector<std::shared_ptr<Outcome>> writes;
+    for (uint64_t i = 0; i < 32; ++i) {
+        data.push_back(Pattern(kMiB, static_cast<uint8_t>(i)));
+        writes.push_back(Write(i * kMiB, data.back()));
+        clock_->Advance(std::chrono::milliseconds(100));
+        cache_->Tick();
+    }
+    uint64_t acknowledged = 0;
+    for (const auto& w : writes) acknowledged += w->calls == 1 ? kMiB : 0;
+    EXPECT_LE(acknowledged, 4 * kMiB);
+    EXPECT_GT(acknowledged, 0u);
+    EXPECT_LE(cache_->Stats().cached_bytes, 16 * kMiB);
+    device_->CompleteAll();
+    device_->HoldCompletions(false);
+    ASSERT_TRUE(Flush()->status.ok());
+    for (uint64_t i = 0; i < 32; ++i) EXPECT_EQ(Stored(i * kMiB, kMiB), data[i]) << i;
+}
+
+TEST_F(BlockCacheTest, TheTickerDoesNotWriteBackAgainBlocksStillBeingWritten) {
+    Start(Options(CacheMode::kWriteBack));
+    std::vector<uint8_t> a = Pattern(3 * kMiB, 1), b = Pattern(64 * kKiB, 2);
+    Write(0, a);
+    device_->HoldCompletions(true);
+    cache_->Tick();  // past half the limit: [0, 3 MiB) goes, and is held
+    ASSERT_EQ(device_->Pending(), 1u);
+    Write(0, b);
+    clock_->Advance(std::chrono::seconds(6));
+    cache_->Tick();
+    EXPECT_EQ(device_->Pending(), 1u);  // b waits for the write-back under way
+    ASSERT_TRUE(device_->CompleteNext());
+    cache_->Tick();
+    ASSERT_EQ(device_->Pending(), 1u);
+    EXPECT_EQ(device_->PendingAt(0), (Record{IoOp::kWrite, 0, 64 * kKiB}));
+    device_->CompleteAll();
+    EXPECT_EQ(Stored(0, 64 * kKiB), b);
 }
 
 TEST_F(BlockCacheTest, MemoryStaysWithinCapacityAndDirtyBlocksAreNeverDropped) {

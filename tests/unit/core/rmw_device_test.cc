@@ -623,5 +623,29 @@ TEST_P(RmwDeviceTest, FlushPassesThrough) {
     EXPECT_EQ(failed->status.code(), ENOTCONN);
 }
 
+// A device below that acknowledged writes early and had some refused later.
+class RefusingDevice final : public BlockDevice {
+  public:
+    uint64_t Capacity() const override { return 1 << 20; }
+    uint32_t BlockSize() const override { return 512; }
+    uint32_t Alignment() const override { return 512; }
+    uint64_t WriteBackFailures() const override { return 3; }
+    void Submit(IoRequest request) override {
+        flushes_seen.push_back(request.failures_seen);
+        request.done(Status::Ok());
+    }
+    std::vector<uint64_t> flushes_seen;
+};
+
+TEST(RmwDeviceFlushTest, PassesTheWriteBackFailureCountAndAFlushsSampleThrough) {
+    auto inner = std::make_shared<RefusingDevice>();
+    RmwDevice rmw(inner);
+    EXPECT_EQ(rmw.WriteBackFailures(), 3u);
+    IoRequest flush{IoOp::kFlush, 0, {}, [](Status) {}};
+    flush.failures_seen = 2;
+    rmw.Submit(std::move(flush));
+    EXPECT_EQ(inner->flushes_seen, std::vector<uint64_t>{2});
+}
+
 }  // namespace
 }  // namespace lunfs
