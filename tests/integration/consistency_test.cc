@@ -42,7 +42,8 @@ std::string Findings(const std::string& output) {
     std::istringstream in(output);
     std::string out;
     for (std::string line; std::getline(in, line);) {
-        for (const char* start : {"violation", "read error", "write failed", "summary", "writer"}) {
+        for (const char* start :
+             {"violation", "torn while", "read error", "write failed", "summary", "writer"}) {
             if (line.rfind(start, 0) == 0) {
                 out += line + "\n";
                 break;
@@ -52,6 +53,17 @@ std::string Findings(const std::string& output) {
     return out.empty() ? output : out;
 }
 
+// "paths: retries R, failures F" summed over the LUN's paths, for the report.
+std::string PathCounters(const nlohmann::json& st) {
+    if (st.is_discarded() || !st.contains("luns")) return "";
+    int retries = 0, failures = 0;
+    for (const auto& p : st["luns"][0]["paths"]) {
+        retries += p.value("retries", 0);
+        failures += p.value("path_failures", 0);
+    }
+    return fmt::format("paths: {} retries, {} failures\n", retries, failures);
+}
+
 // One lab of four portals, its mount, the checker and the faults, in a directory of its own.
 struct Instance {
     std::string dir;
@@ -59,75 +71,84 @@ struct Instance {
     int seconds = 15;
     uint32_t seed = 1;
     std::string failure;  // "" when every check held
-    std::string report;   // the checker's summaries and the fault timeline
+    std::string report;   // the checker's findings and summaries, the faults' timeline
 
     void Run();
 
   private:
-    std::string Checker(const std::string& args, const std::string& log, int& exit_code);
+    void RunMounted(const Lab& lab);  // the run, then the backing file's check
+    void CheckThroughOnePath(const Lab& lab);
+    std::string Checker(const std::string& args, const std::string& log);
     void Check(bool ok, const std::string& what) {
         if (!ok && failure.empty()) failure = what;
     }
     void KeepLogs() const;
+
+    std::string ledger_;
+    int rc_ = -1;  // the last checker's exit code
 };
 
-std::string Instance::Checker(const std::string& args, const std::string& log, int& exit_code) {
+std::string Instance::Checker(const std::string& args, const std::string& log) {
     const std::string file = dir + "/" + log;
     const CommandResult r = Shell(CheckerBinary() + " " + args + " >" + file +
                                   " 2>&1; rc=$?; cat " + file + "; exit $rc");
-    exit_code = r.exit_code;
+    rc_ = r.exit_code;
+    report += Findings(r.output);
     return r.output;
 }
 
 void Instance::Run() {
     Shell("mkdir -p " + dir);
+    ledger_ = dir + "/ledger";
     LabOptions lo;
     lo.portals = 4;
     lo.block_size = 4096;  // 512-byte writes are read-modify-writes
     Lab lab(dir + "/lab", lo);
-    if (!lab.ok()) return Check(false, "lab: " + lab.error());
-    const std::string mp = dir + "/mnt", ledger = dir + "/ledger";
-    int rc = -1;
-    {
-        Mount mount(mp, lab.Urls(), "--cache " + cache);
-        if (!mount.ok()) return Check(false, "mount: " + mount.result().output);
-        const std::string buffered = cache == "writeback" ? " --buffered 4" : "";
-        std::string out;
-        {
-            RandomPathFaults faults(lab.Ports(), seed);
-            auto run = std::async(std::launch::async, [&] {
-                return Checker(fmt::format("run --file {} --ledger {} --seconds {} --writers 8 "
-                                           "--readers 2 --area-mib 48 --seed {}{}",
-                                           mount.File(), ledger, seconds, seed, buffered),
-                               "run.log", rc);
-            });
-            std::this_thread::sleep_for(std::chrono::seconds(std::max(1, seconds - 2)));
-            faults.Stop();
-            report += "faults:\n" + faults.Timeline();
-            Check(faults.failed() == 0, "a fault could not be applied");
-            out = run.get();
-        }
-        report += Findings(out);
-        Check(rc == 0, "checker run exited " + std::to_string(rc));
-        const nlohmann::json st = StatsJson(mount);
-        Check(!st.is_discarded() && st.contains("luns") &&
-                  st["luns"][0].value("failed_requests", -1) == 0,
-              "failed requests: " + st.dump());
-        // The run ended with fsync from every writer: the target has it all.
-        out = Checker("verify --phase backing --file " + lab.Backing() + " --ledger " + ledger,
-                      "backing.log", rc);
-        report += Findings(out);
-        Check(rc == 0, "backing file check exited " + std::to_string(rc));
-        Check(mount.Unmount().exit_code == 0, "unmount failed");
-    }
-    Mount one(dir + "/mnt-one-path", {lab.Url(3)}, "--cache none");
-    if (!one.ok()) return Check(false, "remount: " + one.result().output);
-    const std::string out =
-        Checker("verify --phase one-path-remount --file " + one.File() + " --ledger " + ledger,
-                "remount.log", rc);
-    report += Findings(out);
-    Check(rc == 0, "check through one path exited " + std::to_string(rc));
+    Check(lab.ok(), "lab: " + lab.error());
+    if (lab.ok()) RunMounted(lab);
+    if (lab.ok()) CheckThroughOnePath(lab);
     if (!failure.empty()) KeepLogs();
+}
+
+void Instance::RunMounted(const Lab& lab) {
+    Mount mount(dir + "/mnt", lab.Urls(), "--cache " + cache);
+    Check(mount.ok(), "mount: " + mount.result().output);
+    if (!mount.ok()) return;
+    const std::string buffered = cache == "writeback" ? " --buffered 4" : "";
+    {
+        RandomPathFaults faults(lab.Ports(), seed);
+        auto run = std::async(std::launch::async, [&] {
+            Checker(fmt::format("run --file {} --ledger {} --seconds {} --writers 8 --readers 2 "
+                                "--area-mib 48 --seed {}{}",
+                                mount.File(), ledger_, seconds, seed, buffered),
+                    "run.log");
+        });
+        std::this_thread::sleep_for(std::chrono::seconds(std::max(1, seconds - 2)));
+        faults.Stop();  // the run ends on healthy paths
+        run.get();
+        report += "faults:\n" + faults.Timeline();
+        Check(faults.failed() == 0, "a fault could not be applied");
+    }
+    Check(rc_ == 0, "checker run exited " + std::to_string(rc_));
+    const nlohmann::json st = StatsJson(mount);
+    Check(!st.is_discarded() && st.contains("luns") &&
+              st["luns"][0].value("failed_requests", -1) == 0,
+          "failed requests: " + st.dump());
+    report += PathCounters(st);
+    // The run ended with an fsync from every writer: the target has it all.
+    Checker("verify --phase backing --file " + lab.Backing() + " --ledger " + ledger_,
+            "backing.log");
+    Check(rc_ == 0, "backing file check exited " + std::to_string(rc_));
+    Check(mount.Unmount().exit_code == 0, "unmount failed");
+}
+
+void Instance::CheckThroughOnePath(const Lab& lab) {
+    Mount one(dir + "/mnt-one-path", {lab.Url(3)}, "--cache none");
+    Check(one.ok(), "remount: " + one.result().output);
+    if (!one.ok()) return;
+    Checker("verify --phase one-path-remount --file " + one.File() + " --ledger " + ledger_,
+            "remount.log");
+    Check(rc_ == 0, "check through one path exited " + std::to_string(rc_));
 }
 
 void Instance::KeepLogs() const {

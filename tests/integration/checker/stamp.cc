@@ -57,6 +57,43 @@ Decoded Decode(const char* in) {
     return d;
 }
 
+Blend Provenance(const char* in, const Stamp& a, const Stamp& b) {
+    char va[kBlock], vb[kBlock];
+    Encode(a, va);
+    Encode(b, vb);
+    Blend out;
+    bool seen_a = false, seen_b = false, seen_neither = false;
+    size_t run_start = 0;
+    const char* run_name = nullptr;
+    auto close_run = [&](size_t end) {
+        if (!run_name) return;
+        out.parts += (out.parts.empty() ? "bytes " : ", ") + std::to_string(run_start) + "-" +
+                     std::to_string(end - 1) + " of " + run_name;
+    };
+    const std::string name_a = "gen " + std::to_string(a.gen);
+    const std::string name_b = "gen " + std::to_string(b.gen);
+    for (size_t at = 0; at < kBlock; at += sizeof(uint64_t)) {
+        const char* name = "neither";
+        if (std::memcmp(in + at, va + at, sizeof(uint64_t)) == 0) {
+            name = name_a.c_str();
+            seen_a = true;
+        } else if (std::memcmp(in + at, vb + at, sizeof(uint64_t)) == 0) {
+            name = name_b.c_str();
+            seen_b = true;
+        } else {
+            seen_neither = true;
+        }
+        if (name != run_name) {
+            close_run(at);
+            run_start = at;
+            run_name = name;
+        }
+    }
+    close_run(kBlock);
+    out.both = seen_a && seen_b && !seen_neither;
+    return out;
+}
+
 const char* Name(Found f) {
     switch (f) {
         case Found::kStamp:

@@ -37,6 +37,15 @@ void Encode(const Stamp& s, char* out);
 // Reads the block at `in` (kBlock bytes).
 Decoded Decode(const char* in);
 
+// Where the parts of the block at `in` come from, given two versions of it (8-byte words): both
+// is set when every word is one of the two and each shows up; parts reads "bytes 0-255 of gen 7,
+// 256-511 of gen 9" (or "of neither").
+struct Blend {
+    bool both = false;
+    std::string parts;
+};
+Blend Provenance(const char* in, const Stamp& a, const Stamp& b);
+
 const char* Name(Found f);
 std::string Describe(const Decoded& d);  // "writer 3 gen 1234", "zeros", ...
 

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <ctime>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "tests/integration/checker/stamp.h"
@@ -35,26 +36,50 @@ std::string Clock(int64_t wall_us) {
 Verifier::Verifier(const Ledger& ledger, std::string phase, int max_lines)
     : ledger_(ledger), phase_(std::move(phase)), max_lines_(max_lines) {}
 
-bool Verifier::Good(uint64_t block, const char* data, const Window& w) const {
+Verifier::Verdict Verifier::Judge(uint64_t block, const char* data, const Window& w) const {
     const Decoded d = Decode(data);
-    if (d.found == Found::kZeros) return w.lo == 0;
-    return d.found == Found::kStamp && d.stamp.block == block &&
-           d.stamp.writer == ledger_.Owner(block) && d.stamp.run == ledger_.run() &&
-           d.stamp.gen >= w.lo && d.stamp.gen <= w.hi;
+    if (d.found == Found::kZeros) return w.lo == 0 ? Verdict::kGood : Verdict::kBad;
+    const uint32_t owner = ledger_.Owner(block);
+    if (d.found == Found::kStamp && d.stamp.block == block && d.stamp.writer == owner &&
+        d.stamp.run == ledger_.run() && d.stamp.gen >= w.lo && d.stamp.gen <= w.hi) {
+        return Verdict::kGood;
+    }
+    const bool mixed =
+        w.lo < w.hi && (d.found == Found::kTorn || d.found == Found::kGarbage) &&
+        Provenance(data, {block, owner, w.lo, ledger_.run()}, {block, owner, w.hi, ledger_.run()})
+            .both;
+    return mixed ? Verdict::kTornWhileWritten : Verdict::kBad;
+}
+
+void Verifier::NoteTear(const ReadSpan& span, uint64_t block, const char* data, const Window& w) {
+    const uint32_t owner = ledger_.Owner(block);
+    const Blend b =
+        Provenance(data, {block, owner, w.lo, ledger_.run()}, {block, owner, w.hi, ledger_.run()});
+    std::lock_guard lock(mu_);
+    ++torn_;
+    if (lines_++ >= max_lines_) return;
+    std::printf("torn while written [%s]: block %llu of writer %u read %s-%s holds %s\n",
+                phase_.c_str(), static_cast<unsigned long long>(block), owner,
+                Clock(span.start_us).c_str(), Clock(span.end_us).c_str(), b.parts.c_str());
 }
 
 uint64_t Verifier::Check(const ReadSpan& span, const char* data, const Window* windows) {
     uint64_t bad = 0;
+    auto good = [&](uint64_t i) {
+        return Judge(span.block + i, data + i * kBlock, windows[i]) != Verdict::kBad;
+    };
     for (uint64_t i = 0; i < span.blocks;) {
-        if (Good(span.block + i, data + i * kBlock, windows[i])) {
+        const Verdict v = Judge(span.block + i, data + i * kBlock, windows[i]);
+        if (v == Verdict::kTornWhileWritten)
+            NoteTear(span, span.block + i, data + i * kBlock, windows[i]);
+        if (v != Verdict::kBad) {
             ++i;
             continue;
         }
         // A run of neighbours that went wrong alike: same finding, same window.
         const Decoded first = Decode(data + i * kBlock);
         uint64_t n = 1;
-        while (i + n < span.blocks &&
-               !Good(span.block + i + n, data + (i + n) * kBlock, windows[i + n])) {
+        while (i + n < span.blocks && !good(i + n)) {
             const Decoded next = Decode(data + (i + n) * kBlock);
             if (next.found != first.found || next.stamp.gen != first.stamp.gen ||
                 windows[i + n].lo != windows[i].lo || windows[i + n].hi != windows[i].hi) {
@@ -94,6 +119,12 @@ void Verifier::Print(const ReadSpan& span, uint64_t first, uint64_t count, const
     if (d.found == Found::kStamp || d.found == Found::kTorn) {
         found += " = " + DescribeGen(d.stamp.gen);
     }
+    if (d.found == Found::kTorn || d.found == Found::kGarbage) {
+        const uint32_t owner = ledger_.Owner(first);
+        found += "; " + Provenance(data, {first, owner, w.lo, ledger_.run()},
+                                   {first, owner, w.hi, ledger_.run()})
+                            .parts;
+    }
     std::lock_guard lock(mu_);
     if (lines_++ >= max_lines_) return;
     std::printf(
@@ -126,6 +157,10 @@ uint64_t Verifier::violations() const {
 uint64_t Verifier::checked() const {
     std::lock_guard lock(mu_);
     return checked_;
+}
+uint64_t Verifier::torn_while_written() const {
+    std::lock_guard lock(mu_);
+    return torn_;
 }
 uint64_t Verifier::read_errors() const {
     std::lock_guard lock(mu_);

@@ -143,7 +143,11 @@ void Workload::Writer(int id) {
         const uint64_t at =
             first + std::uniform_int_distribution<uint64_t>(0, per_writer_ - n)(rng);
         failures = Write(fd, id, buffered, at, n, buf.data.get()) ? 0 : failures + 1;
-        if (rng() % 3 == 0) {
+        // Every other write is read back at once, as fio's verification does; every sixth
+        // one, some other range of the writer's own.
+        if (const uint64_t roll = rng() % 6; roll < 3) {
+            ReadBack(rfd, at, n, buf.data.get());
+        } else if (roll == 3) {
             const uint64_t m = Length(rng, per_writer_);
             const uint64_t from =
                 first + std::uniform_int_distribution<uint64_t>(0, per_writer_ - m)(rng);
@@ -217,12 +221,14 @@ int Workload::Finish(uint64_t sync_errors) {
     const size_t failed = ledger_.FailedWrites();
     std::printf(
         "summary [run]: writes=%zu mib_written=%.0f write_errors=%zu sync_errors=%llu reads=%llu "
-        "blocks_checked=%llu read_errors=%llu violations_during=%llu violations_at_end=%llu\n",
+        "blocks_checked=%llu read_errors=%llu torn_while_written=%llu violations_during=%llu "
+        "violations_at_end=%llu\n",
         ledger_.Writes(), static_cast<double>(bytes_written_.load()) / 1048576.0, failed,
         static_cast<unsigned long long>(sync_errors),
         static_cast<unsigned long long>(reads_.load()),
         static_cast<unsigned long long>(during_.checked() + at_end.checked()),
         static_cast<unsigned long long>(during_.read_errors() + at_end.read_errors() + (fd < 0)),
+        static_cast<unsigned long long>(during_.torn_while_written()),
         static_cast<unsigned long long>(during_.violations()),
         static_cast<unsigned long long>(at_end.violations()));
     if (violations > 0) return 1;

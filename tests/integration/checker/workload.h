@@ -1,6 +1,7 @@
 // The consistency checker's workload: writer threads, each owning a contiguous run of blocks
 // (neighbours share the LUN block at each edge), rewrite random ranges of 1 block to
-// `max_kib` with stamped blocks again and again, and now and then read their own blocks back;
+// `max_kib` with stamped blocks again and again, read every other write back at once (as fio's
+// verification does) and now and then some other range of their own;
 // reader threads read random ranges of everyone's blocks meanwhile. Every block read is checked
 // against the ledger as it arrives. At the end every writer syncs and closes, and the whole area
 // is read back once more through the file and checked exactly.
