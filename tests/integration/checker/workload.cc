@@ -58,6 +58,9 @@ class Workload {
 
   private:
     void Writer(int id);
+    // A first pass that stamps every block of a writer's, so that none is left to read as
+    // zeros; returns the failures in a row it ended with.
+    int Fill(int fd, int id, bool buffered, uint64_t first, char* buf);
     void Reader(int id);
     bool Write(int fd, int id, bool buffered, uint64_t block, uint64_t n, char* buf);
     void ReadBack(int fd, uint64_t block, uint64_t n, char* buf);
@@ -120,6 +123,16 @@ void Workload::ReadBack(int fd, uint64_t block, uint64_t n, char* buf) {
     during_.Check(span, buf, windows.data());
 }
 
+int Workload::Fill(int fd, int id, bool buffered, uint64_t first, char* buf) {
+    const uint64_t piece = std::min<uint64_t>(max_blocks_, (1 << 20) / kBlock);
+    int failures = 0;
+    for (uint64_t b = 0; b < per_writer_ && failures < kMaxFailuresInARow; b += piece) {
+        const bool ok = Write(fd, id, buffered, first + b, std::min(piece, per_writer_ - b), buf);
+        failures = ok ? 0 : failures + 1;
+    }
+    return failures;
+}
+
 void Workload::Writer(int id) {
     const bool buffered = id < o_.buffered;
     const int fd = open(o_.file.c_str(), O_RDWR | (buffered ? 0 : O_DIRECT) | O_CLOEXEC);
@@ -130,14 +143,7 @@ void Workload::Writer(int id) {
     int failures = fd < 0 || rfd < 0 ? kMaxFailuresInARow : 0;
     if (failures)
         std::printf("writer %d: cannot open %s: %s\n", id, o_.file.c_str(), strerror(errno));
-    // A first pass stamps every block, so that nothing is left to read as zeros.
-    const uint64_t piece = std::min<uint64_t>(max_blocks_, (1 << 20) / kBlock);
-    for (uint64_t b = 0; b < per_writer_ && failures < kMaxFailuresInARow; b += piece) {
-        failures =
-            Write(fd, id, buffered, first + b, std::min(piece, per_writer_ - b), buf.data.get())
-                ? 0
-                : failures + 1;
-    }
+    if (!failures) failures = Fill(fd, id, buffered, first, buf.data.get());
     while (Steady::now() < end_ && failures < kMaxFailuresInARow) {
         const uint64_t n = Length(rng, per_writer_);
         const uint64_t at =
