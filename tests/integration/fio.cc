@@ -47,6 +47,7 @@ FioOutcome RunFio(const FioJob& job) {
         "fio --name=verify --filename={} --direct=1 --ioengine=libaio --iodepth=16 --numjobs={}"
         " --rw={} --bsrange=512-128k --size={} --offset_increment={} --time_based --runtime={}"
         " --verify=crc32c --verify_backlog=128 --verify_fatal=1 --do_verify=1"
+        " --serialize_overlap=1"
         " --group_reporting --randseed={} --verify_state_save=0 --output-format=json"
         " --output={}{}",
         job.file, FioJob::kJobs, job.rw, FioJob::kRegion, FioJob::kStride, job.seconds, job.seed,
