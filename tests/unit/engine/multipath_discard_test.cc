@@ -10,17 +10,6 @@ namespace {
 
 class MultipathDiscardTest : public MultipathFixture {
   protected:
-    std::shared_ptr<Outcome> Discard(uint64_t offset, uint64_t length) {
-        auto outcome = std::make_shared<Outcome>();
-        IoRequest r{IoOp::kDiscard, offset, {}, nullptr};
-        r.discard_length = length;
-        r.done = [outcome](Status s) {
-            ++outcome->calls;
-            outcome->status = std::move(s);
-        };
-        dev_->Submit(std::move(r));
-        return outcome;
-    }
     // A thin LUN offering UNMAP (reading zeros afterwards) and WRITE SAME with UNMAP.
     void Thin(bool unmap, bool unmapped_zero, bool write_same, uint32_t max_unmap_blocks) {
         adjust_info_ = [=](LunInfo& info) {

@@ -77,6 +77,17 @@ class MultipathFixture : public ::testing::Test {
         return Submit(IoOp::kWrite, offset, {iovec{buffer.data(), buffer.size()}});
     }
     std::shared_ptr<Outcome> Flush() { return Submit(IoOp::kFlush, 0, {}); }
+    std::shared_ptr<Outcome> Discard(uint64_t offset, uint64_t length) {
+        auto outcome = std::make_shared<Outcome>();
+        IoRequest r{IoOp::kDiscard, offset, {}, nullptr};
+        r.discard_length = length;
+        r.done = [outcome](Status s) {
+            ++outcome->calls;
+            outcome->status = std::move(s);
+        };
+        dev_->Submit(std::move(r));
+        return outcome;
+    }
 
     // Bytes that differ from block to block and from one seed to another.
     static std::vector<uint8_t> Pattern(uint64_t length, uint8_t seed) {

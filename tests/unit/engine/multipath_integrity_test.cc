@@ -22,17 +22,6 @@ class MultipathIntegrityTest : public MultipathFixture {
     static Status PathDropped() {
         return Status::Retryable(ECONNRESET, "connection reset", Scope::kPath);
     }
-    std::shared_ptr<Outcome> Discard(uint64_t offset, uint64_t length) {
-        auto outcome = std::make_shared<Outcome>();
-        IoRequest r{IoOp::kDiscard, offset, {}, nullptr};
-        r.discard_length = length;
-        r.done = [outcome](Status s) {
-            ++outcome->calls;
-            outcome->status = std::move(s);
-        };
-        dev_->Submit(std::move(r));
-        return outcome;
-    }
     std::shared_ptr<Outcome> DurableWrite(uint64_t offset, std::vector<uint8_t>& buffer) {
         auto outcome = std::make_shared<Outcome>();
         dev_->Submit(IoRequest{IoOp::kWrite,
@@ -44,6 +33,17 @@ class MultipathIntegrityTest : public MultipathFixture {
                                },
                                kIoWriteThrough | kIoDurable});
         return outcome;
+    }
+    // Destroys the device on a thread of its own; false when that has not returned after 10 s
+    // (a deadlocked destructor is left behind, and with it the device).
+    bool DestroyedInTime() {
+        auto done = std::make_shared<std::promise<void>>();
+        std::future<void> destroyed = done->get_future();
+        std::thread([dev = dev_.release(), done] {
+            delete dev;
+            done->set_value();
+        }).detach();
+        return destroyed.wait_for(seconds(10)) == std::future_status::ready;
     }
     void Lun(bool write_cache, bool fua) {
         adjust_info_ = [=](LunInfo& info) {
@@ -173,14 +173,7 @@ TEST_F(MultipathIntegrityTest, DestroyingTheDeviceWithCommandsInFlightAnswersThe
     ASSERT_EQ(PendingEverywhere(), 2u);
     for (const auto& p : paths_) p->CancelOnDestroy();
     paths_.clear();  // the device holds the last references: destroying it closes the paths
-    auto done = std::make_shared<std::promise<void>>();
-    std::future<void> destroyed = done->get_future();
-    auto* dev = dev_.release();
-    std::thread([dev, done] {
-        delete dev;
-        done->set_value();
-    }).detach();
-    ASSERT_EQ(destroyed.wait_for(seconds(10)), std::future_status::ready)
+    ASSERT_TRUE(DestroyedInTime())
         << "the destructor deadlocked on the completions of the paths it closed";
     EXPECT_EQ(w->calls, 1);
     EXPECT_EQ(w->status.code(), ECANCELED);
@@ -232,15 +225,7 @@ TEST_F(MultipathIntegrityTest, PostedWorkWhoseCallbackThrowsStillLetsTheDeviceCl
     paths_[0]->SetState(PathState::kDown);
     ASSERT_TRUE(paths_[0]->Complete(0, Status::Fail(EIO, "medium error")));
     ASSERT_EQ(thrown->get_future().wait_for(seconds(10)), std::future_status::ready);
-    auto done = std::make_shared<std::promise<void>>();
-    std::future<void> destroyed = done->get_future();
-    auto* dev = dev_.release();
-    std::thread([dev, done] {
-        delete dev;
-        done->set_value();
-    }).detach();
-    EXPECT_EQ(destroyed.wait_for(seconds(10)), std::future_status::ready)
-        << "the device waited forever for posted work that had thrown";
+    EXPECT_TRUE(DestroyedInTime()) << "the device waited forever for posted work that had thrown";
 }
 
 }  // namespace
