@@ -7,6 +7,8 @@
 #include <charconv>
 #include <cmath>
 
+#include "tools/user_input.h"
+
 namespace lunfs {
 
 namespace {
@@ -97,6 +99,11 @@ const std::vector<MountOption>& Table() {
         {"metrics-allow-remote", "", "",
          "Let --metrics listen on a non-loopback address (the endpoint has no authentication)",
          &M::metrics_allow_remote},
+        {"shared-lun", "", "",
+         "Mount a LUN even when another lunfs daemon on this host serves it with a cache (its "
+         "users must coordinate, as a cluster file system does); without it that is refused "
+         "unless both mounts use --cache none",
+         &M::shared_lun},
         {"log-level",
          "",
          "L",
@@ -313,9 +320,14 @@ Status ParseFuseOptions(std::string_view text, std::vector<OptionAssignment>& ou
         }
         const MountOption* o = FindMountOption(key);
         if (!o || o->key == "foreground") {
-            return Status::Fail(EINVAL, fmt::format("unknown mount option '{}' (see lunfs mount "
-                                                    "--help)",
-                                                    item.substr(0, eq)));
+            std::vector<std::string> keys = {"ro", "rw", "config"};
+            for (const MountOption& known : Table()) {
+                if (known.key != "foreground") keys.emplace_back(known.key);
+            }
+            const std::string typed(item.substr(0, eq));
+            return Status::Fail(EINVAL, fmt::format("unknown mount option '{}'{}", typed,
+                                                    DidYouMean(typed, keys,
+                                                               " (see lunfs mount --help)")));
         }
         if (!o->is_flag() && eq == std::string_view::npos) {
             return Error(origin, fmt::format("needs a value: {}={}", o->key, o->value_name));
