@@ -215,6 +215,18 @@ std::string Text(const T& value) {
     }
 }
 
+// The names -o takes, for a did-you-mean.
+const std::vector<std::string>& FuseOptionNames() {
+    static const std::vector<std::string> names = [] {
+        std::vector<std::string> out = {"ro", "rw", "config"};
+        for (const MountOption& o : Table()) {
+            if (o.key != "foreground") out.emplace_back(o.key);
+        }
+        return out;
+    }();
+    return names;
+}
+
 // Option names that mount helpers pass and that lunfs accepts without effect.
 bool Ignored(std::string_view name) {
     static constexpr std::string_view kIgnored[] = {
@@ -320,13 +332,9 @@ Status ParseFuseOptions(std::string_view text, std::vector<OptionAssignment>& ou
         }
         const MountOption* o = FindMountOption(key);
         if (!o || o->key == "foreground") {
-            std::vector<std::string> keys = {"ro", "rw", "config"};
-            for (const MountOption& known : Table()) {
-                if (known.key != "foreground") keys.emplace_back(known.key);
-            }
             const std::string typed(item.substr(0, eq));
             return Status::Fail(EINVAL, fmt::format("unknown mount option '{}'{}", typed,
-                                                    DidYouMean(typed, keys,
+                                                    DidYouMean(typed, FuseOptionNames(),
                                                                " (see lunfs mount --help)")));
         }
         if (!o->is_flag() && eq == std::string_view::npos) {

@@ -55,9 +55,13 @@ std::string ClosestMatch(std::string_view word, std::span<const std::string> can
     size_t best_distance = limit + 1;
     for (const std::string& c : candidates) {
         const std::string folded = Folded(c);
+        const bool prefix = w.size() >= 4 && folded.starts_with(w);
+        const size_t apart = w.size() > folded.size() ? w.size() - folded.size()
+                                                       : folded.size() - w.size();
+        if (apart > limit && !prefix) continue;  // too far apart to be a typo
         size_t d = EditDistance(w, folded);
         // A prefix of a long name ("--cache-siz") is as good as a typo.
-        if (w.size() >= 4 && folded.starts_with(w)) d = std::min<size_t>(d, 1);
+        if (prefix) d = std::min<size_t>(d, 1);
         if (d < best_distance) {
             best = c;
             best_distance = d;
