@@ -8,6 +8,7 @@
 #include <map>
 
 #include "tools/admin_commands.h"
+#include "tools/cli_errors.h"
 #include "tools/copy_command.h"
 #include "tools/discover_command.h"
 #include "tools/exit_codes.h"
@@ -15,6 +16,7 @@
 #include "tools/mount_command.h"
 #include "tools/mount_config.h"
 #include "tools/unmount_command.h"
+#include "tools/user_input.h"
 
 namespace lunfs {
 
@@ -78,8 +80,9 @@ void AddMount(CLI::App& app, std::function<int()>& run) {
     auto values = std::make_shared<std::map<std::string, std::string>>();
     auto flags = std::make_shared<std::map<std::string, bool>>();
     auto given = std::make_shared<std::vector<std::pair<const MountOption*, CLI::Option*>>>();
-    m->add_option("mountpoint", request->mountpoint, "Directory to mount on");
-    m->add_option("url", request->urls, "iscsi://[user@]host[:port]/target-iqn/lun of a path");
+    m->add_option("mountpoint", request->mountpoint, "Directory to mount on")->type_name("DIR");
+    m->add_option("url", request->urls, "iscsi://[user@]host[:port]/target-iqn/lun of a path")
+        ->type_name("URL");
     m->add_option("-c,--config", request->config, "Config file (TOML) with the LUNs to mount")
         ->type_name("FILE");
     const MountSettings defaults;
@@ -130,10 +133,13 @@ void AddUnmount(CLI::App& app, std::function<int()>& run) {
     CLI::App* u = app.add_subcommand("unmount", "Unmount and wait for the daemon to finish");
     u->alias("umount");
     u->footer(Footer("unmount", "Works for the non-root owner of a mount too (fusermount3 -u)."));
-    u->add_option("mountpoint", *point, "Directory a lunfs mount is on")->required();
+    u->add_option("mountpoint", *point, "Directory a lunfs mount is on")
+        ->required()
+        ->type_name("DIR");
     u->add_option("--timeout", *timeout, "Seconds to wait for the daemon")
         ->capture_default_str()
-        ->check(CLI::Range(1, 3600));
+        ->type_name("S")
+        ->check(Between(1, 3600));
     u->callback([=, &run] { run = [=] { return RunUnmount(*point, *timeout); }; });
 }
 
@@ -143,15 +149,19 @@ void AddStatus(CLI::App& app, std::function<int()>& run) {
     st->footer(Footer("status",
                       "Throughput is measured by the daemon over the last second. --watch draws "
                       "with plain ANSI escapes (fine over ssh); q or Ctrl-C quits."));
-    st->add_option("mountpoint", o->mountpoint, "Directory a lunfs mount is on")->required();
+    st->add_option("mountpoint", o->mountpoint, "Directory a lunfs mount is on")
+        ->required()
+        ->type_name("DIR");
     st->add_flag("--json", o->json, "Print JSON (as in MOUNTPOINT/.lunfs/stats)");
     st->add_flag("-w,--watch", o->watch, "Redraw live, with per-path throughput bars");
     st->add_option("--interval", o->interval_s, "Seconds between redraws with --watch")
         ->capture_default_str()
-        ->check(CLI::Range(0.2, 3600.0));
+        ->type_name("S")
+        ->check(Between(0.2, 3600, false));
     st->add_option("--count", o->count, "Redraws before --watch exits (0: until q)")
         ->capture_default_str()
-        ->check(CLI::NonNegativeNumber);
+        ->type_name("N")
+        ->check(Between(0, 1e9));
     st->callback([=, &run] { run = [=] { return RunStatus(*o); }; });
 }
 
@@ -161,10 +171,17 @@ void AddPath(CLI::App& app, std::function<int()>& run) {
     pc->footer(Footer("path"));
     pc->add_option("verb", (*args)[0], "add or remove")
         ->required()
-        ->check(CLI::IsMember({"add", "remove"}));
-    pc->add_option("mountpoint", (*args)[1], "Directory a lunfs mount is on")->required();
-    pc->add_option("file", (*args)[2], "The LUN's file name in the mount (e.g. lun1)")->required();
-    pc->add_option("url", (*args)[3], "iscsi://host[:port]/target-iqn/lun of the path")->required();
+        ->type_name("add|remove")
+        ->check(OneOf({"add", "remove"}));
+    pc->add_option("mountpoint", (*args)[1], "Directory a lunfs mount is on")
+        ->required()
+        ->type_name("DIR");
+    pc->add_option("file", (*args)[2], "The LUN's file name in the mount (e.g. lun1)")
+        ->required()
+        ->type_name("FILE");
+    pc->add_option("url", (*args)[3], "iscsi://host[:port]/target-iqn/lun of the path")
+        ->required()
+        ->type_name("URL");
     pc->callback([=, &run] {
         run = [=] { return RunPathCommand((*args)[0], (*args)[1], (*args)[2], (*args)[3]); };
     });
@@ -180,16 +197,19 @@ void AddDiscover(CLI::App& app, std::function<int()>& run) {
                      "one LUN as its paths. Some targets (tgtd among them) name only the portal "
                      "that was asked: give every portal to see every path."));
     d->add_option("portal", o->portals, "iscsi://[user@]host[:port] of a portal (or several)")
-        ->required();
+        ->required()
+        ->type_name("PORTAL");
     d->add_flag("--json", o->json, "Print JSON");
     d->add_option("--chap-secret-file", o->chap_secret_file,
                   "CHAP secret of the portal URL's user (mode 0600); else $LUNFS_CHAP_SECRET")
         ->type_name("FILE");
     d->add_option("--initiator-name", o->initiator_name, "Our iSCSI initiator name")
-        ->capture_default_str();
+        ->capture_default_str()
+        ->type_name("IQN");
     d->add_option("--timeout", o->timeout_s, "Seconds for each connection, login and command")
         ->capture_default_str()
-        ->check(CLI::Range(1, 600));
+        ->type_name("S")
+        ->check(Between(1, 600));
     d->callback([=, &run] { run = [=] { return RunDiscover(*o); }; });
 }
 
@@ -201,18 +221,25 @@ void AddCopy(CLI::App& app, std::function<int()>& run) {
                      "Several requests stay in flight at once (--jobs), so a LUN mounted over "
                      "several paths is read or written over all of them. A LUN destination keeps "
                      "its size: the image goes over its start."));
-    c->add_option("source", o->source, "Image file or LUN file to read")->required();
-    c->add_option("destination", o->destination, "File or LUN file to write")->required();
+    c->add_option("source", o->source, "Image file or LUN file to read")
+        ->required()
+        ->type_name("FILE");
+    c->add_option("destination", o->destination, "File or LUN file to write")
+        ->required()
+        ->type_name("FILE");
     c->add_option("--jobs", o->jobs, "Requests in flight")
         ->capture_default_str()
-        ->check(CLI::Range(1, 64));
+        ->type_name("N")
+        ->check(Between(1, 64));
     c->add_option("--block-size", o->block_kib, "Bytes per request, in KiB")
         ->capture_default_str()
-        ->check(CLI::Range(4, 65536));
+        ->type_name("KIB")
+        ->check(Between(4, 65536));
     c->add_option("--progress", o->progress,
                   "auto (a bar on a terminal), bar, lines (one line a second), none")
         ->capture_default_str()
-        ->check(CLI::IsMember({"auto", "bar", "lines", "none"}));
+        ->type_name("MODE")
+        ->check(OneOf({"auto", "bar", "lines", "none"}));
     c->callback([=, &run] { run = [=] { return RunCopy(*o); }; });
 }
 
@@ -246,6 +273,29 @@ std::unique_ptr<CLI::App> BuildCli(std::function<int()>& run) {
     return app;
 }
 
+namespace {
+
+// mount.fuse3 passes SOURCE first: URLs, a config file, or anything with -o config=FILE.
+bool LooksLikeMountSource(int argc, char** argv) {
+    const std::string source = argv[1];
+    struct stat st;
+    if (source.find('/') != std::string::npos || source.find(':') != std::string::npos ||
+        (stat(source.c_str(), &st) == 0 && S_ISREG(st.st_mode))) {
+        return true;
+    }
+    for (int i = 3; i < argc; ++i) {
+        const std::string arg = argv[i];
+        const std::string next = i + 1 < argc ? argv[i + 1] : "";
+        if (arg.starts_with("-o") && (arg + (arg == "-o" ? next : "")).find("config=") !=
+                                         std::string::npos) {
+            return true;
+        }
+    }
+    return false;
+}
+
+}  // namespace
+
 bool IsMountHelperCall(int argc, char** argv) {
     if (argc < 3 || argv[1][0] == '-') return false;
     const std::string first = argv[1];
@@ -253,7 +303,8 @@ bool IsMountHelperCall(int argc, char** argv) {
          {"discover", "mount", "status", "copy", "path", "unmount", "umount", "man", "help"}) {
         if (first == known) return false;
     }
-    return true;
+    // Anything else is a mistyped command ("lunfs mout /mnt URL"), which the parser reports.
+    return LooksLikeMountSource(argc, argv);
 }
 
 int RunMountHelper(int argc, char** argv) {
@@ -281,6 +332,10 @@ int RunMountHelper(int argc, char** argv) {
         }
     }
     struct stat st;
+    if (Status s = CheckIscsiScheme(source, "/target-iqn/lun"); !s.ok()) {
+        std::fprintf(stderr, "lunfs: %s\n", s.message().c_str());
+        return kExitBadInput;
+    }
     if (source.starts_with("iscsi://")) {
         size_t start = 0;
         while (start <= source.size()) {

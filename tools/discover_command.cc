@@ -9,6 +9,7 @@
 #include "paths/iscsi_url.h"
 #include "tools/exit_codes.h"
 #include "tools/secret.h"
+#include "tools/user_input.h"
 
 namespace lunfs {
 
@@ -16,6 +17,7 @@ namespace {
 
 // The portal to discover: a LUN URL, a portal URL (no target) or host[:port].
 Result<IscsiUrl> ParsePortal(std::string text) {
+    if (Status s = CheckIscsiScheme(text, ""); !s.ok()) return s;
     if (!text.starts_with("iscsi://")) text = "iscsi://" + text;
     while (text.size() > 8 && text.back() == '/') text.pop_back();
     if (Result<IscsiUrl> full = ParseIscsiUrl(text); full.ok()) return full;

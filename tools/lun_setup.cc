@@ -11,6 +11,7 @@
 #include "engine/multipath_device.h"
 #include "paths/iscsi_path.h"
 #include "tools/secret.h"
+#include "tools/user_input.h"
 
 namespace lunfs {
 
@@ -154,6 +155,9 @@ Result<std::vector<LunPlan>> PlanLuns(const MountSettings& settings) {
             }
         }
         for (const std::string& text : lun.urls) {
+            if (Status s = CheckIscsiScheme(text, "/target-iqn/lun"); !s.ok()) {
+                return Status::Fail(EINVAL, where + s.message());
+            }
             Result<IscsiUrl> url = ParseIscsiUrl(text);
             if (!url.ok()) return Status::Fail(EINVAL, where + url.status().message());
             plan.urls.push_back(std::move(url).value());
@@ -211,16 +215,19 @@ Result<std::vector<MountedLun>> OpenLuns(const MountSettings& settings, std::vec
         }
     }
     if (settings.names.size() > groups.size()) {
-        return Status::Fail(EINVAL, fmt::format("{} name values for {} LUN(s)",
+        return Status::Fail(EINVAL, fmt::format("{} names (--name) for {} LUN(s): give one per "
+                                                "LUN, in URL order",
                                                 settings.names.size(), groups.size()));
     }
     std::vector<MountedLun> out;
     for (Group& g : groups) {
         if (std::any_of(out.begin(), out.end(),
                         [&](const MountedLun& m) { return m.file == g.name; })) {
-            return Status::Fail(EINVAL, fmt::format("two LUNs would both be named '{}'; name "
-                                                    "them with name",
-                                                    g.name));
+            return Status::Fail(
+                EINVAL, fmt::format("two LUNs would both be named '{}'; name them with {}", g.name,
+                                    settings.grouped_by_identity
+                                        ? "--name, once per LUN in URL order"
+                                        : "name = \"...\" in each [[lun]]"));
         }
         spdlog::info("{}: LUN {} over {} path(s)", g.name, g.identity(), g.paths.size());
         auto clock = std::make_shared<SteadyClock>();

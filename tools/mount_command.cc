@@ -25,6 +25,7 @@
 #include "tools/logging.h"
 #include "tools/lun_setup.h"
 #include "tools/metrics_server.h"
+#include "tools/mount_guard.h"
 #include "tools/stats_json.h"
 #include "tools/stats_sampler.h"
 
@@ -137,6 +138,7 @@ int RunMount(const MountSettings& o) {
     };
     Result<std::vector<LunPlan>> plans = PlanLuns(o);
     if (!plans.ok()) return bad(plans.status());
+    if (Status s = CheckMountpointFree(o.mountpoint); !s.ok()) return bad(s);
     if (Status s = CheckMountpoint(o.mountpoint); !s.ok()) return bad(s);
     Result<MetricsAddress> metrics_address = ParseMetricsAddress(o.metrics, o.metrics_allow_remote);
     if (!o.log_file.empty()) {
@@ -148,9 +150,11 @@ int RunMount(const MountSettings& o) {
         close(fd);
     }
     if (!metrics_address.ok()) return bad(metrics_address.status());
+    Result<std::string> log_file = ChooseLogFile(o.foreground, o.log_file, o.mountpoint);
+    if (!log_file.ok()) return bad(log_file.status());
 
     Reporter report(o.foreground ? -1 : Daemonize());
-    SetUpLogging(o.log_level, o.foreground, o.log_file);
+    SetUpLogging(o.log_level, o.foreground, log_file.value());
 
     // One TBB worker runs posted work (retries); FUSE workers and the paths' threads, which split
     // new requests in the arena themselves, each find a slot of their own there.
@@ -158,6 +162,8 @@ int RunMount(const MountSettings& o) {
     Result<std::vector<MountedLun>> opened = OpenLuns(o, std::move(plans).value(), executor);
     if (!opened.ok()) return report.Failed(opened.status(), kExitFailed);
     const std::vector<MountedLun> mounted = std::move(opened).value();
+    Status shared = CheckLunsNotMountedElsewhere(mounted, o.shared_lun);
+    if (!shared.ok()) return report.Failed(shared, kExitBadInput);
     StatsSampler sampler(mounted);
 
     std::unique_ptr<MetricsServer> metrics;

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "paths/iscsi_url.h"
+#include "tools/user_input.h"
 
 namespace lunfs {
 
@@ -43,12 +44,17 @@ const char* TypeName(const toml::node& n) {
 
 Status UnknownKey(const std::string& source, int line, std::string_view key,
                   std::string_view where) {
-    std::string hint;
-    std::string dashed(key);
-    std::replace(dashed.begin(), dashed.end(), '_', '-');
-    if (dashed != key && FindMountOption(dashed))
-        hint = fmt::format(" (did you mean '{}'?)", dashed);
-    return At(source, line, fmt::format("unknown key '{}'{}{}", key, where, hint));
+    std::vector<std::string> keys;
+    for (const MountOption& o : AllMountOptions()) {
+        if (o.config_allowed) keys.emplace_back(o.key);
+    }
+    if (where.empty()) {
+        keys.insert(keys.end(), {"mountpoint", "lun"});
+    } else {
+        keys.insert(keys.end(), {"urls", "portals", "target", "lun"});
+    }
+    return At(source, line,
+              fmt::format("unknown key '{}'{}{}", key, where, DidYouMean(key, keys)));
 }
 
 // A scalar as an option value; arrays, tables and dates are errors.
@@ -147,6 +153,9 @@ Result<MountConfig::Lun> ParseLun(const toml::table& t, const std::string& sourc
                   "[[lun]] has no URL: give urls = [...], or portals, target and lun");
     }
     for (const std::string& u : lun.urls) {
+        if (Status s = CheckIscsiScheme(u, "/target-iqn/lun"); !s.ok()) {
+            return At(source, lun.line, s.message());
+        }
         Result<IscsiUrl> url = ParseIscsiUrl(u);
         if (!url.ok()) return At(source, lun.line, url.status().message());
     }

@@ -7,6 +7,8 @@
 #include <charconv>
 #include <cmath>
 
+#include "tools/user_input.h"
+
 namespace lunfs {
 
 namespace {
@@ -97,6 +99,11 @@ const std::vector<MountOption>& Table() {
         {"metrics-allow-remote", "", "",
          "Let --metrics listen on a non-loopback address (the endpoint has no authentication)",
          &M::metrics_allow_remote},
+        {"shared-lun", "", "",
+         "Mount a LUN even when another lunfs daemon on this host serves it with a cache (its "
+         "users must coordinate, as a cluster file system does); without it that is refused "
+         "unless both mounts use --cache none",
+         &M::shared_lun},
         {"log-level",
          "",
          "L",
@@ -208,6 +215,18 @@ std::string Text(const T& value) {
     }
 }
 
+// The names -o takes, for a did-you-mean.
+const std::vector<std::string>& FuseOptionNames() {
+    static const std::vector<std::string> names = [] {
+        std::vector<std::string> out = {"ro", "rw", "config"};
+        for (const MountOption& o : Table()) {
+            if (o.key != "foreground") out.emplace_back(o.key);
+        }
+        return out;
+    }();
+    return names;
+}
+
 // Option names that mount helpers pass and that lunfs accepts without effect.
 bool Ignored(std::string_view name) {
     static constexpr std::string_view kIgnored[] = {
@@ -313,9 +332,10 @@ Status ParseFuseOptions(std::string_view text, std::vector<OptionAssignment>& ou
         }
         const MountOption* o = FindMountOption(key);
         if (!o || o->key == "foreground") {
-            return Status::Fail(EINVAL, fmt::format("unknown mount option '{}' (see lunfs mount "
-                                                    "--help)",
-                                                    item.substr(0, eq)));
+            const std::string typed(item.substr(0, eq));
+            return Status::Fail(EINVAL, fmt::format("unknown mount option '{}'{}", typed,
+                                                    DidYouMean(typed, FuseOptionNames(),
+                                                               " (see lunfs mount --help)")));
         }
         if (!o->is_flag() && eq == std::string_view::npos) {
             return Error(origin, fmt::format("needs a value: {}={}", o->key, o->value_name));

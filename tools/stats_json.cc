@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "tools/logging.h"
 #include "tools/stats_sampler.h"
 
 namespace lunfs {
@@ -32,6 +33,7 @@ std::string RenderStatsJson(const std::vector<MountedLun>& luns, const RateTable
     nlohmann::json out;
     out["pid"] = getpid();
     out["metrics"] = metrics_address;
+    out["log"] = LogDestination();
     out["luns"] = nlohmann::json::array();
     for (const MountedLun& lun : luns) {
         const LunStats st = lun.device->Stats();

@@ -29,7 +29,8 @@ struct MountedLun {
 struct PathRate;
 using RateTable = std::map<std::pair<std::string, std::string>, PathRate>;
 
-// The document: {"pid", "metrics" (the endpoint's host:port, or ""), "luns": [{file, identity,
+// The document: {"pid", "metrics" (the endpoint's host:port, or ""), "log" (stderr, syslog or
+// the log file's path), "luns": [{file, identity,
 // vendor, product, capacity_bytes, block_size, read_only, policy, requests, failed_requests,
 // queued_extents, "paths": [{url, state, use, ..., read_bps, write_bps}]}]}. Rates come from
 // `rates` (keyed by file and path; 0 where missing).

@@ -116,6 +116,7 @@ std::string RenderStatusTable(const nlohmann::json& doc) {
     if (!S(doc, "metrics").empty()) {
         out += fmt::format("metrics: http://{}/metrics\n", S(doc, "metrics"));
     }
+    if (!S(doc, "log").empty()) out += fmt::format("log: {}\n", S(doc, "log"));
     return out;
 }
 

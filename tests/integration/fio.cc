@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -104,6 +105,14 @@ std::string CompareWithBacking(const std::string& lun_file, const std::string& b
 void Report(const std::string& key, double value) {
     ::testing::Test::RecordProperty(key, fmt::format("{:.0f}", value));
     std::printf("[ figure   ] %s = %.0f\n", key.c_str(), value);
+    // tools/test collects every test's figures into one results file.
+    const char* figures = std::getenv("LUNFS_FIGURES_FILE");
+    const ::testing::TestInfo* test = ::testing::UnitTest::GetInstance()->current_test_info();
+    if (figures && *figures && test) {
+        std::ofstream(figures, std::ios::app)
+            << fmt::format("{}.{}\t{}\t{:.0f}\n", test->test_suite_name(), test->name(), key,
+                           value);
+    }
 }
 
 }  // namespace lunfs::test

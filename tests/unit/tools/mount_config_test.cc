@@ -61,7 +61,7 @@ TEST(MountConfigTest, ReadsTwoLunsWithTheirUrlsAndOptions) {
 
 TEST(MountConfigTest, UnknownKeysNameTheirLine) {
     EXPECT_EQ(ErrorOf("polcy = \"spread\"\n[[lun]]\nurls = [\"iscsi://h/iqn.a:b/1\"]\n").message(),
-              "san.toml:1: unknown key 'polcy'");
+              "san.toml:1: unknown key 'polcy' (did you mean 'policy'?)");
     EXPECT_EQ(ErrorOf("[[lun]]\nurls = [\"iscsi://h/iqn.a:b/1\"]\n\nqueue_depth = 4\n").message(),
               "san.toml:4: unknown key 'queue_depth' in [[lun]] (did you mean 'queue-depth'?)");
 }

@@ -97,7 +97,9 @@ TEST(MountOptionsTest, UnknownOrIncompleteFuseOptionsAreErrorsNamingThem) {
     std::vector<OptionAssignment> out;
     std::string config;
     Status st = ParseFuseOptions("rw,polcy=spread", out, config);
-    EXPECT_EQ(st.message(), "unknown mount option 'polcy' (see lunfs mount --help)");
+    EXPECT_EQ(st.message(), "unknown mount option 'polcy' (did you mean 'policy'?)");
+    st = ParseFuseOptions("frobnicate=1", out, config);
+    EXPECT_EQ(st.message(), "unknown mount option 'frobnicate' (see lunfs mount --help)");
     st = ParseFuseOptions("queue-depth", out, config);
     EXPECT_EQ(st.message(), "-o queue-depth: needs a value: queue-depth=N");
     st = ParseFuseOptions("foreground", out, config);
