@@ -2,6 +2,7 @@
 // Internal to the cache; every field of a chunk is guarded by its shard's mutex.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <bitset>
 #include <cstddef>
@@ -31,6 +32,11 @@ struct BlockCache::Chunk {
     BlockSet dirty;                     // present blocks newer than the LUN's
     BlockSet loading;                   // blocks a load will fill
     BlockSet writing;                   // blocks a write-back is taking to the LUN
+    // Per block, how many write-backs in flight carry it: a flush may send a block again while
+    // an older write-back of it is still on its way, and the block stays `writing` (so its
+    // chunk is not evicted and a read is not sent to a LUN that lacks the newer copy) until the
+    // last of them has finished.
+    std::array<uint16_t, 128> writes{};
     // Present blocks whose write-back the LUN refused for good: kept (never evicted) so that
     // reads keep returning what was acknowledged; cleared when the block is written again.
     BlockSet failed;

@@ -54,6 +54,7 @@ void BlockCache::TakeRunsLocked(Chunk& c, const BlockSet& take, std::vector<Writ
         b = e;
     }
     dirty_blocks_ -= take.count();
+    for (uint32_t b = 0; b < blocks_per_chunk_; ++b) c.writes[b] += take.test(b);
     c.writing |= take;
     c.dirty &= ~take;
 }
@@ -124,7 +125,9 @@ void BlockCache::SettleRun(WriteBackRun& run, const Status& status) {
         Shard& shard = ShardOf(index);
         std::lock_guard lock(shard.mu);
         Chunk& c = *shard.chunks.at(index);  // busy while writing: still there
-        c.writing &= ~blocks;
+        for (uint32_t b = 0; b < blocks_per_chunk_; ++b) {
+            if (blocks.test(b) && --c.writes[b] == 0) c.writing.reset(b);
+        }
         const BlockSet kept = blocks & c.present & ~c.dirty;
         if (Transient(status)) {
             RedirtyLocked(shard, c, kept);

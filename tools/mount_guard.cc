@@ -1,12 +1,18 @@
 #include "tools/mount_guard.h"
 
+#include <fcntl.h>
 #include <fmt/format.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <climits>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
 
 #include "cache/block_cache.h"
@@ -45,13 +51,62 @@ std::string RealPath(const std::string& path) {
     return realpath(path.c_str(), buf) ? std::string(buf) : path;
 }
 
+// Another mount's control file, read by a child process so that a daemon that does not answer
+// (hung, stopped) costs `limit`, never a hang: the child, blocked in the FUSE read, is killed.
+constexpr int kControlReadLimitMs = 2000;
+std::optional<std::string> ReadControlFile(const std::string& path) {
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0) return std::nullopt;
+    const pid_t child = fork();
+    if (child < 0) {
+        close(fds[0]);
+        close(fds[1]);
+        return std::nullopt;
+    }
+    if (child == 0) {  // only async-signal-safe calls from here
+        const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+        char buf[4096];
+        ssize_t n = 0;
+        while (fd >= 0 && (n = read(fd, buf, sizeof buf)) > 0) {
+            if (write(fds[1], buf, static_cast<size_t>(n)) != n) _exit(1);
+        }
+        _exit(fd >= 0 && n == 0 ? 0 : 1);
+    }
+    close(fds[1]);
+    std::string out;
+    bool complete = false;
+    for (int waited = 0; waited < kControlReadLimitMs;) {
+        pollfd p{fds[0], POLLIN, 0};
+        const int r = poll(&p, 1, 100);
+        if (r == 0) {
+            waited += 100;
+            continue;
+        }
+        char buf[4096];
+        const ssize_t n = r > 0 ? read(fds[0], buf, sizeof buf) : -1;
+        if (n > 0) {
+            out.append(buf, static_cast<size_t>(n));
+            continue;
+        }
+        complete = n == 0;
+        break;
+    }
+    close(fds[0]);
+    kill(child, SIGKILL);
+    int status = 0;
+    waitpid(child, &status, 0);
+    const bool read_ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    if (!complete || !read_ok) return std::nullopt;
+    return out;
+}
+
 int PidOf(const std::string& mountpoint) {
-    return std::atoi(ReadAll(mountpoint + "/.lunfs/pid").c_str());
+    const std::optional<std::string> text = ReadControlFile(mountpoint + "/.lunfs/pid");
+    return text ? std::atoi(text->c_str()) : 0;
 }
 
 std::string Described(const MountedIdentity& m) {
-    return fmt::format("{} on {} (lunfs pid {}, --cache {})", m.file, m.mountpoint, m.pid,
-                       m.cache);
+    return fmt::format("{} on {} (lunfs pid {}, --cache {})", m.file, m.mountpoint, m.pid, m.cache);
 }
 
 }  // namespace
@@ -79,21 +134,27 @@ Status CheckMountpointFree(const std::string& mountpoint) {
     for (const std::string& p : LunfsMountpoints(ReadAll("/proc/self/mountinfo"))) {
         if (p != real) continue;
         const int pid = PidOf(p);
-        return Status::Fail(EBUSY, fmt::format("{} already holds a lunfs mount{}: unmount it "
-                                               "first (lunfs unmount {}) or choose another "
-                                               "directory",
-                                               mountpoint,
-                                               pid > 0 ? fmt::format(" (pid {})", pid) : "",
-                                               mountpoint));
+        return Status::Fail(
+            EBUSY,
+            fmt::format("{} already holds a lunfs mount{}: unmount it "
+                        "first (lunfs unmount {}) or choose another "
+                        "directory",
+                        mountpoint, pid > 0 ? fmt::format(" (pid {})", pid) : "", mountpoint));
     }
     return Status::Ok();
 }
 
-std::vector<MountedIdentity> MountedIdentities() {
+Result<std::vector<MountedIdentity>> MountedIdentities() {
     std::vector<MountedIdentity> out;
     for (const std::string& p : LunfsMountpoints(ReadAll("/proc/self/mountinfo"))) {
-        const nlohmann::json st = nlohmann::json::parse(ReadAll(p + "/.lunfs/stats"), nullptr,
-                                                        false);
+        const std::optional<std::string> text = ReadControlFile(p + "/.lunfs/stats");
+        if (!text) {
+            return Status::Fail(EBUSY, fmt::format("cannot tell which LUNs the lunfs mount on {} "
+                                                   "serves: its daemon does not answer; unmount "
+                                                   "it (lunfs unmount {}), or add --shared-lun",
+                                                   p, p));
+        }
+        const nlohmann::json st = nlohmann::json::parse(*text, nullptr, false);
         if (st.is_discarded() || !st.contains("luns")) continue;
         for (const nlohmann::json& lun : st["luns"]) {
             MountedIdentity m;
@@ -127,10 +188,11 @@ Status CheckSharedLun(const std::string& file, const std::string& identity,
 
 Status CheckLunsNotMountedElsewhere(const std::vector<MountedLun>& luns, bool shared) {
     if (shared) return Status::Ok();
-    const std::vector<MountedIdentity> others = MountedIdentities();
+    const Result<std::vector<MountedIdentity>> others = MountedIdentities();
+    if (!others.ok()) return others.status();
     for (const MountedLun& lun : luns) {
         Status s = CheckSharedLun(lun.file, lun.device->Stats().identity, lun.settings.cache,
-                                  shared, others);
+                                  shared, others.value());
         if (!s.ok()) return s;
     }
     return Status::Ok();

@@ -2,10 +2,12 @@
 // with caches, the command line's messages for typos, logs on a host without syslog, the demo
 // run twice and stopped, and the README naming what the program has.
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 
 #include "tests/integration/ops_helpers.h"
@@ -32,8 +34,8 @@ TEST_F(FirstStepsTest, ASecondMountOnAMountpointThatHoldsOneIsRefused) {
     Mount first(Mp(), {lab.Url()});
     ASSERT_TRUE(first.ok()) << first.result().output;
     UnmountGuard guard(Mp());
-    const CommandResult again = Shell(Lunfs() + " mount --log-file " + dir_.path() +
-                                      "/again.log " + Mp() + " " + lab.Url());
+    const CommandResult again = Shell(Lunfs() + " mount --log-file " + dir_.path() + "/again.log " +
+                                      Mp() + " " + lab.Url());
     EXPECT_EQ(again.exit_code, 2);
     EXPECT_EQ(again.output, "lunfs: " + Mp() + " already holds a lunfs mount (pid " +
                                 std::to_string(first.Pid()) + "): unmount it first (lunfs " +
@@ -75,6 +77,35 @@ TEST_F(FirstStepsTest, TheSameLunElsewhereIsRefusedWhileACacheIsInvolvedUnlessSh
     ASSERT_TRUE(uncached.ok()) << uncached.result().output;
     const CommandResult both_none = mount_other("--cache none");
     EXPECT_EQ(both_none.exit_code, 0) << both_none.output;
+    EXPECT_EQ(Shell(Lunfs() + " unmount " + other).exit_code, 0);
+}
+
+// A daemon that does not answer (stopped here) cannot say which LUN it serves: a new mount says
+// so in bounded time instead of hanging on its control file, and --shared-lun goes ahead.
+TEST_F(FirstStepsTest, AMountWhoseDaemonDoesNotAnswerIsNamedNotWaitedFor) {
+    Lab lab(LabDir());
+    ASSERT_TRUE(lab.ok()) << lab.error();
+    const std::string other = dir_.path() + "/other";
+    mkdir(other.c_str(), 0755);
+    UnmountGuard guard(other);
+    Mount first(Mp(), {lab.Url()});
+    ASSERT_TRUE(first.ok()) << first.result().output;
+    const int pid = first.Pid();
+    ASSERT_GT(pid, 0);
+    ASSERT_EQ(kill(pid, SIGSTOP), 0);
+    const auto start = std::chrono::steady_clock::now();
+    const CommandResult r = Shell("timeout 60 " + Lunfs() + " mount --log-file " + other + ".log " +
+                                  other + " " + lab.Url());
+    const double took = Ms(std::chrono::steady_clock::now() - start);
+    const CommandResult shared = Shell("timeout 60 " + Lunfs() + " mount --shared-lun --log-file " +
+                                       other + ".log " + other + " " + lab.Url());
+    kill(pid, SIGCONT);
+    EXPECT_EQ(r.exit_code, 2) << r.output;
+    EXPECT_EQ(r.output, "lunfs: cannot tell which LUNs the lunfs mount on " + Mp() +
+                            " serves: its daemon does not answer; unmount it (lunfs unmount " +
+                            Mp() + "), or add --shared-lun\n");
+    EXPECT_LT(took, 20000) << "the mount waited for the stopped daemon";
+    EXPECT_EQ(shared.exit_code, 0) << shared.output;
     EXPECT_EQ(Shell(Lunfs() + " unmount " + other).exit_code, 0);
 }
 

@@ -617,6 +617,29 @@ TEST_F(BlockCacheTest, TheTickerDoesNotWriteBackAgainBlocksStillBeingWritten) {
     EXPECT_EQ(Stored(0, 64 * kKiB), b);
 }
 
+// Two flushes send a block twice: the older write-back finishing first must leave the chunk held
+// for the newer one, or the chunk is evicted and a read finds the LUN without the newer data.
+TEST_F(BlockCacheTest, AChunkStaysWhileANewerWriteBackOfItsBlocksIsStillOnItsWay) {
+    CacheOptions o = Options(CacheMode::kWriteBack);
+    o.capacity_bytes = 1 * kMiB;  // 4 shards of 256 KiB
+    o.dirty_max_bytes = 64 * kMiB;
+    Start(o);
+    std::vector<uint8_t> older = Pattern(64 * kKiB, 3), newer = Pattern(64 * kKiB, 4);
+    Write(0, older);
+    device_->HoldCompletions(true);
+    auto first = Flush();
+    Write(0, newer);
+    auto second = Flush();
+    ASSERT_EQ(device_->Pending(), 2u);     // both write-backs of block 0's chunk are on their way
+    ASSERT_TRUE(device_->CompleteNext());  // the older one lands; the newer one is still held
+    device_->HoldCompletions(false);
+    for (uint64_t i = 1; i < 16; ++i) ReadBytes(i * kMiB, kMiB);  // evicts what it can
+    EXPECT_EQ(ReadBytes(0, 64 * kKiB), newer) << "a read found the LUN before the newer copy";
+    device_->CompleteAll();
+    EXPECT_EQ(Stored(0, 64 * kKiB), newer);
+    EXPECT_EQ(first->calls + second->calls, 2);
+}
+
 TEST_F(BlockCacheTest, MemoryStaysWithinCapacityAndDirtyBlocksAreNeverDropped) {
     CacheOptions o = Options(CacheMode::kWriteBack);
     o.capacity_bytes = 1 * kMiB;  // 4 shards of 256 KiB
