@@ -363,5 +363,56 @@ TEST(IscsiPathTest, WritesNothingOnASessionAfterReadingAFailureThatCondemnsIt) {
         << "the write reached the target after the session was condemned, and was failed back";
 }
 
+// libiscsi calls a timed-out or cancelled command back with its scsi_task (iscsi_scsi_response_cb
+// hands the command's own task on, whatever the PDU callback got), and the path frees it then;
+// under LeakSanitizer these two fail if a task of either kind were left behind.
+FakeTarget::Handler SilentTo(uint8_t opcode, std::shared_ptr<std::atomic<bool>> armed) {
+    return [opcode, armed](const ScsiRequest& r) {
+        if (r.opcode() == opcode && *armed) {
+            ScsiReply silent;
+            silent.silent = true;
+            return silent;
+        }
+        return FakeTarget::DiskAnswer(r);
+    };
+}
+
+TEST(IscsiPathTest, ACommandThatTimesOutCompletesAsARetryablePathFailure) {
+    auto armed = std::make_shared<std::atomic<bool>>(false);
+    FakeTarget target(SilentTo(kRead16, armed));
+    IscsiPathOptions options = Options(target);
+    options.command_timeout_s = 1;
+    Result<std::shared_ptr<IscsiPath>> path = IscsiPath::Open(options);
+    ASSERT_TRUE(path.ok()) << path.status().ToString();
+    *armed = true;
+    std::vector<char> block(512);
+    Status s = RunCommand(*path.value(), {CommandKind::kRead, 0, 1, {{block.data(), 512}}, {}});
+    EXPECT_EQ(s.code(), ETIMEDOUT) << s.ToString();
+    EXPECT_TRUE(s.retryable());
+    EXPECT_EQ(s.scope(), Scope::kPath);
+}
+
+TEST(IscsiPathTest, ACommandInFlightWhenThePathIsResetCompletesAsARetryablePathFailure) {
+    auto armed = std::make_shared<std::atomic<bool>>(false);
+    FakeTarget target(SilentTo(kWrite16, armed));
+    std::shared_ptr<IscsiPath> path = OpenPath(target);
+    ASSERT_TRUE(path);
+    *armed = true;
+    std::vector<char> block(512, 'c');
+    auto done = std::make_shared<std::promise<Status>>();
+    std::future<Status> result = done->get_future();
+    path->Submit({CommandKind::kWrite, 0, 1, {{block.data(), block.size()}},
+                  [done](Status s) { done->set_value(std::move(s)); }});
+    const auto until = std::chrono::steady_clock::now() + 5s;
+    while (RequestsWith(target, kWrite16).empty() && std::chrono::steady_clock::now() < until) {
+        std::this_thread::sleep_for(1ms);
+    }
+    path->Reset("reset by the test");
+    ASSERT_EQ(result.wait_for(10s), std::future_status::ready);
+    Status s = result.get();
+    EXPECT_TRUE(s.retryable()) << s.ToString();
+    EXPECT_EQ(s.scope(), Scope::kPath);
+}
+
 }  // namespace
 }  // namespace lunfs
