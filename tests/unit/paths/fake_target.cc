@@ -197,7 +197,9 @@ void FakeTarget::Serve(int fd) {
             bhs[1] = static_cast<uint8_t>(0x81 | under);  // final, with status
             Put32(&bhs[20], 0xffffffff);
             Put32(&bhs[44], under ? residual : 0);
-            return c.Send(std::move(bhs), std::move(data), r.delay);
+            c.Send(std::move(bhs), std::move(data), r.delay);
+            answered_++;
+            return;
         }
         Pdu bhs = reply_bhs(0x21, hdr);
         bhs[3] = r.status;
@@ -210,6 +212,7 @@ void FakeTarget::Serve(int fd) {
             std::copy(r.sense.begin(), r.sense.end(), sense.begin() + 2);
         }
         c.Send(std::move(bhs), std::move(sense), r.delay);
+        answered_++;
     };
 
     for (;;) {

@@ -56,6 +56,8 @@ class FakeTarget {
     std::string Url(int lun = 1) const;         // iscsi://127.0.0.1:<port>/<kIqn>/<lun>
     std::vector<ScsiRequest> Requests() const;  // every SCSI command received so far
     int logins() const { return logins_.load(); }
+    // SCSI commands answered so far: the reply was written (or, with a delay, scheduled).
+    int answered() const { return answered_.load(); }
     // Drops the current connection (an RST, as a dying target would send).
     void DropConnection() { drop_ = true; }
     // Leaves LOGOUT requests unanswered (a session then ends still logged in).
@@ -81,6 +83,7 @@ class FakeTarget {
     std::atomic<bool> drop_{false};
     std::atomic<bool> ignore_logouts_{false};
     std::atomic<int> logins_{0};
+    std::atomic<int> answered_{0};
     mutable std::mutex mu_;
     std::vector<ScsiRequest> requests_;  // guarded by mu_
     std::thread thread_;

@@ -2,13 +2,22 @@
 // takes what a target or a completion throws at it.
 #include "paths/iscsi_path.h"
 
+#include <dirent.h>
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
 
+#include <atomic>
 #include <chrono>
+#include <cstdlib>
+#include <fstream>
 #include <cstdint>
 #include <future>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -62,6 +71,7 @@ std::vector<ScsiRequest> RequestsWith(const FakeTarget& target, uint8_t opcode) 
     return out;
 }
 
+constexpr uint8_t kTestUnitReady = 0x00;
 constexpr uint8_t kInquiry = 0x12;
 constexpr uint8_t kModeSense10 = 0x5a;
 constexpr uint8_t kRead16 = 0x88;
@@ -200,6 +210,208 @@ TEST(IscsiPathTest, ACompletionThatThrowsFailsThePathInsteadOfEscaping) {
     Status s = RunCommand(*path, {CommandKind::kTestUnitReady, 0, 0, {}, {}});
     EXPECT_TRUE(s.ok()) << s.ToString();
     path->SetStateListener(nullptr);
+}
+
+
+// The process's threads (their kernel ids).
+std::set<pid_t> Threads() {
+    std::set<pid_t> out;
+    if (DIR* dir = opendir("/proc/self/task")) {
+        while (dirent* e = readdir(dir)) {
+            if (e->d_name[0] != '.') out.insert(static_cast<pid_t>(std::atoi(e->d_name)));
+        }
+        closedir(dir);
+    }
+    return out;
+}
+
+// True while thread `tid` waits in poll().
+bool InPoll(pid_t tid) {
+    std::ifstream in("/proc/self/task/" + std::to_string(tid) + "/syscall");
+    long number = -1;
+    return (in >> number) && (number == SYS_poll || number == SYS_ppoll);
+}
+
+// Holds one thread still where it is, with a signal whose handler waits until Resume(): what
+// happens meanwhile (an answer arriving, a command submitted) is all there when it goes on. A
+// poll() it waited in returns EINTR, with nothing reported ready.
+class ThreadPause {
+  public:
+    explicit ThreadPause(pid_t tid) : tid_(tid) {
+        struct sigaction sa {};
+        sa.sa_handler = &ThreadPause::OnSignal;
+        sigemptyset(&sa.sa_mask);
+        sigaction(kSignal, &sa, &old_);
+    }
+    ~ThreadPause() {
+        Resume();
+        sigaction(kSignal, &old_, nullptr);
+    }
+    // Waits (up to 5 s) for the thread to be in poll(), then stops it there; false if it did not.
+    bool PauseInPoll() {
+        const auto until = std::chrono::steady_clock::now() + 5s;
+        while (!InPoll(tid_)) {
+            if (std::chrono::steady_clock::now() > until) return false;
+            std::this_thread::sleep_for(1ms);
+        }
+        resume_ = false;
+        syscall(SYS_tgkill, getpid(), tid_, kSignal);
+        while (!paused_) {
+            if (std::chrono::steady_clock::now() > until) return false;
+            std::this_thread::sleep_for(1ms);
+        }
+        return true;
+    }
+    void Resume() { resume_ = true; }
+
+  private:
+    static constexpr int kSignal = SIGUSR2;
+    static void OnSignal(int) {
+        paused_ = true;
+        while (!resume_) {
+            const timespec tick{0, 1'000'000};
+            nanosleep(&tick, nullptr);
+        }
+        paused_ = false;
+    }
+    static inline std::atomic<bool> paused_{false};
+    static inline std::atomic<bool> resume_{true};
+    pid_t tid_;
+    struct sigaction old_ {};
+};
+
+// The target answers a command with a failure that condemns the session while a write waits to
+// be sent: the path reads that answer and the write's PDU together. Nothing more may be written on
+// that session, since the write is failed back to be retried elsewhere: had it left, the target
+// would run it as well.
+TEST(IscsiPathTest, WritesNothingOnASessionAfterReadingAFailureThatCondemnsIt) {
+    std::promise<void> answer;
+    std::shared_future<void> answer_now = answer.get_future().share();
+    auto hold_check = std::make_shared<std::atomic<bool>>(false);
+    // libiscsi's own TEST UNIT READY at each login is answered; the path's check is held.
+    FakeTarget target([answer_now, hold_check](const ScsiRequest& r) {
+        if (r.opcode() == kTestUnitReady && hold_check->exchange(false)) {
+            answer_now.wait();
+            return ScsiReply::Check(0x02, 0x04, 0x0a);  // NOT READY, ALUA state transition
+        }
+        return FakeTarget::DiskAnswer(r);
+    });
+    // However the test ends, the target's thread is not left waiting.
+    struct Release {
+        std::promise<void>& answer;
+        ~Release() {
+            try {
+                answer.set_value();
+            } catch (const std::future_error&) {
+            }
+        }
+    } release{answer};
+    const std::set<pid_t> before = Threads();
+    IscsiPathOptions options = Options(target);
+    options.quiet_probe = 60s;  // no NOP-Out while the check waits
+    Result<std::shared_ptr<IscsiPath>> opened = IscsiPath::Open(options);
+    ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+    std::shared_ptr<IscsiPath> path = opened.value();
+    *hold_check = true;
+    const size_t login_checks = RequestsWith(target, kTestUnitReady).size();
+    std::vector<pid_t> started;
+    for (pid_t tid : Threads()) {
+        if (!before.count(tid)) started.push_back(tid);
+    }
+    ASSERT_EQ(started.size(), 1u);  // the path's thread
+
+    auto check_done = std::make_shared<std::promise<Status>>();
+    path->Submit({CommandKind::kTestUnitReady, 0, 0, {}, [check_done](Status s) {
+                      check_done->set_value(std::move(s));
+                  }});
+    const auto until = std::chrono::steady_clock::now() + 5s;
+    while (RequestsWith(target, kTestUnitReady).size() == login_checks &&
+           std::chrono::steady_clock::now() < until) {
+        std::this_thread::sleep_for(1ms);
+    }
+    ASSERT_EQ(RequestsWith(target, kTestUnitReady).size(), login_checks + 1);
+
+    std::future<Status> written;
+    {
+        ThreadPause pause(started[0]);
+        ASSERT_TRUE(pause.PauseInPoll());
+        // Held: the write is queued, and the check's answer arrives.
+        std::vector<char> block(512, 'w');
+        auto write_done = std::make_shared<std::promise<Status>>();
+        written = write_done->get_future();
+        path->Submit({CommandKind::kWrite, 8, 1, {{block.data(), block.size()}},
+                      [write_done](Status s) { write_done->set_value(std::move(s)); }});
+        const int answers = target.answered();
+        answer.set_value();  // the target answers the check now
+        while (target.answered() == answers && std::chrono::steady_clock::now() < until) {
+            std::this_thread::sleep_for(1ms);
+        }
+        std::this_thread::sleep_for(20ms);  // the answer is in the path's socket
+    }
+    ASSERT_EQ(written.wait_for(10s), std::future_status::ready);
+    const Status write = written.get();
+    EXPECT_TRUE(write.retryable()) << write.ToString();
+    EXPECT_EQ(write.scope(), Scope::kPath) << write.ToString();
+    Status check = check_done->get_future().get();
+    EXPECT_EQ(check.scope(), Scope::kPath) << check.ToString();
+    // The first connection is over once the path logged in again: the target read all it got.
+    while (target.logins() < 2 && std::chrono::steady_clock::now() < until + 5s) {
+        std::this_thread::sleep_for(5ms);
+    }
+    ASSERT_EQ(target.logins(), 2);
+    EXPECT_EQ(RequestsWith(target, kWrite16).size(), 0u)
+        << "the write reached the target after the session was condemned, and was failed back";
+}
+
+// libiscsi calls a timed-out or cancelled command back with its scsi_task (iscsi_scsi_response_cb
+// hands the command's own task on, whatever the PDU callback got), and the path frees it then;
+// under LeakSanitizer these two fail if a task of either kind were left behind.
+FakeTarget::Handler SilentTo(uint8_t opcode, std::shared_ptr<std::atomic<bool>> armed) {
+    return [opcode, armed](const ScsiRequest& r) {
+        if (r.opcode() == opcode && *armed) {
+            ScsiReply silent;
+            silent.silent = true;
+            return silent;
+        }
+        return FakeTarget::DiskAnswer(r);
+    };
+}
+
+TEST(IscsiPathTest, ACommandThatTimesOutCompletesAsARetryablePathFailure) {
+    auto armed = std::make_shared<std::atomic<bool>>(false);
+    FakeTarget target(SilentTo(kRead16, armed));
+    IscsiPathOptions options = Options(target);
+    options.command_timeout_s = 1;
+    Result<std::shared_ptr<IscsiPath>> path = IscsiPath::Open(options);
+    ASSERT_TRUE(path.ok()) << path.status().ToString();
+    *armed = true;
+    std::vector<char> block(512);
+    Status s = RunCommand(*path.value(), {CommandKind::kRead, 0, 1, {{block.data(), 512}}, {}});
+    EXPECT_EQ(s.code(), ETIMEDOUT) << s.ToString();
+    EXPECT_TRUE(s.retryable());
+    EXPECT_EQ(s.scope(), Scope::kPath);
+}
+
+TEST(IscsiPathTest, ACommandInFlightWhenThePathIsResetCompletesAsARetryablePathFailure) {
+    auto armed = std::make_shared<std::atomic<bool>>(false);
+    FakeTarget target(SilentTo(kWrite16, armed));
+    std::shared_ptr<IscsiPath> path = OpenPath(target);
+    ASSERT_TRUE(path);
+    *armed = true;
+    std::vector<char> block(512, 'c');
+    auto done = std::make_shared<std::promise<Status>>();
+    std::future<Status> result = done->get_future();
+    path->Submit({CommandKind::kWrite, 0, 1, {{block.data(), block.size()}},
+                  [done](Status s) { done->set_value(std::move(s)); }});
+    const auto until = std::chrono::steady_clock::now() + 5s;
+    while (RequestsWith(target, kWrite16).empty() && std::chrono::steady_clock::now() < until) {
+        std::this_thread::sleep_for(1ms);
+    }
+    path->Reset("reset by the test");
+    ASSERT_EQ(result.wait_for(10s), std::future_status::ready);
+    Status s = result.get();
+    EXPECT_TRUE(s.retryable()) << s.ToString();
+    EXPECT_EQ(s.scope(), Scope::kPath);
 }
 
 }  // namespace
