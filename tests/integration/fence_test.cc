@@ -5,13 +5,15 @@
 // of X go. Whatever the target still held of X must not land over Y: what the disk holds at the
 // end is Y.
 #include <fcntl.h>
-#include <stdlib.h>
 #include <gtest/gtest.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstring>
-#include <future>
 #include <thread>
 
 #include "tests/integration/fio.h"
@@ -27,28 +29,67 @@ constexpr uint64_t kHoldDiskSize = 64 << 20;
 constexpr uint64_t kStaleAt = 8 << 20;
 constexpr size_t kStaleLength = 64 << 10;  // one SCSI command, one write of the disk
 
-// The LUN file, open for the whole scenario: closing it, like fsync, sends SYNCHRONIZE CACHE,
-// which the disk would answer only after the held write (a FUSE fsync waits for the writes in
-// progress on its file), so neither happens while the disk holds one.
-class LunFile {
+// Writes X or Y (kStaleLength bytes at kStaleAt) into the LUN file from a child process that
+// holds the only descriptor of it. Every close of a descriptor of the file sends SYNCHRONIZE
+// CACHE (as fsync does), which the disk answers only after the held write (see hold_fs.cc); a
+// descriptor in the test process itself would be closed by every command the test runs (a
+// forked child closes it at exec or exit, O_CLOEXEC or not).
+class LunWriter {
   public:
-    LunFile(const std::string& path, bool direct)
-        : fd_(open(path.c_str(), O_WRONLY | (direct ? O_DIRECT : 0))) {
-        if (posix_memalign(&buf_, 4096, kStaleLength) != 0) buf_ = nullptr;
+    LunWriter(const std::string& path, bool direct, const std::vector<char>& x,
+              const std::vector<char>& y) {
+        int to_child[2], from_child[2];
+        void* bufs[2] = {nullptr, nullptr};
+        for (int i = 0; i < 2; ++i) {
+            if (posix_memalign(&bufs[i], 4096, kStaleLength) != 0) return;
+            std::memcpy(bufs[i], (i == 0 ? x : y).data(), kStaleLength);
+        }
+        if (pipe(to_child) != 0 || pipe(from_child) != 0) return;
+        pid_ = fork();
+        if (pid_ == 0) {  // only async-signal-safe calls from here on
+            close(to_child[1]);
+            close(from_child[0]);
+            const int fd = open(path.c_str(), O_WRONLY | (direct ? O_DIRECT : 0));
+            char which;
+            while (read(to_child[0], &which, 1) == 1 && which != 'q') {
+                const ssize_t n = pwrite(fd, bufs[which == 'y'], kStaleLength, kStaleAt);
+                const char ok = n == static_cast<ssize_t>(kStaleLength) ? '1' : '0';
+                if (write(from_child[1], &ok, 1) != 1) break;
+            }
+            _exit(fd >= 0 && close(fd) == 0 ? 0 : 1);
+        }
+        for (void* b : bufs) std::free(b);
+        close(to_child[0]);
+        close(from_child[1]);
+        to_ = to_child[1];
+        from_ = from_child[0];
     }
-    ~LunFile() {
-        if (fd_ >= 0) close(fd_);
-        std::free(buf_);
+    ~LunWriter() {
+        if (to_ >= 0) {
+            [[maybe_unused]] ssize_t n = write(to_, "q", 1);
+            close(to_);
+        }
+        if (from_ >= 0) close(from_);
+        if (pid_ > 0) {
+            for (int i = 0; i < 200 && waitpid(pid_, nullptr, WNOHANG) == 0; ++i) {
+                std::this_thread::sleep_for(50ms);
+            }
+            if (kill(pid_, SIGKILL) == 0) waitpid(pid_, nullptr, 0);
+        }
     }
-    bool ok() const { return fd_ >= 0 && buf_; }
-    bool Write(const std::vector<char>& data) {  // kStaleLength bytes at kStaleAt
-        std::memcpy(buf_, data.data(), kStaleLength);
-        return pwrite(fd_, buf_, kStaleLength, kStaleAt) == static_cast<ssize_t>(kStaleLength);
+    bool ok() const { return pid_ > 0 && to_ >= 0; }
+    bool Start(char which) { return write(to_, &which, 1) == 1; }  // 'x' or 'y'
+    // The started write's result: true when it wrote everything within `limit`.
+    bool Finished(std::chrono::milliseconds limit) {
+        pollfd pfd{from_, POLLIN, 0};
+        char ok = '0';
+        return poll(&pfd, 1, static_cast<int>(limit.count())) == 1 && read(from_, &ok, 1) == 1 &&
+               ok == '1';
     }
 
   private:
-    int fd_;
-    void* buf_ = nullptr;
+    pid_t pid_ = -1;
+    int to_ = -1, from_ = -1;
 };
 
 // Lets the disk's held writes go when a test ends, before anything waits for them.
@@ -93,13 +134,12 @@ class FenceTest : public IntegrationTest {
             return WaitFor([&] { return on_disk(data); }, limit);
         };
 
-        LunFile lun(mount.File(), !cached);
-        ASSERT_TRUE(lun.ok());
-        std::future<bool> x_written;  // destroyed after the release below
-        ReleaseAtEnd release{disk};
+        LunWriter writer(mount.File(), !cached, x, y);
+        ASSERT_TRUE(writer.ok());
+        ReleaseAtEnd release{disk};  // before the writer's end, which waits for it
         ASSERT_TRUE(disk.Hold(kStaleAt, kStaleLength, 1));
         const auto start = std::chrono::steady_clock::now();
-        x_written = std::async(std::launch::async, [&] { return lun.Write(x); });
+        ASSERT_TRUE(writer.Start('x'));
         ASSERT_TRUE(WaitFor([&] { return disk.Held() == 1; }, 15s))
             << "the first copy of X never reached the disk";
         std::unique_ptr<PortFault> hole;
@@ -108,13 +148,13 @@ class FenceTest : public IntegrationTest {
             ASSERT_TRUE(hole->ok());
         }
         // Overdue on A, re-sent and completed on B.
+        ASSERT_TRUE(writer.Finished(20s)) << "X never completed";
         ASSERT_TRUE(on_disk_within(x, 20s)) << "X was not re-sent";
-        ASSERT_EQ(x_written.wait_for(5s), std::future_status::ready) << "X never completed";
-        ASSERT_TRUE(x_written.get());
         Report("x_ms", Ms(std::chrono::steady_clock::now() - start));
         ASSERT_EQ(disk.Held(), 1) << "the target no longer holds A's copy of X";
 
-        ASSERT_TRUE(lun.Write(y));
+        ASSERT_TRUE(writer.Start('y'));
+        ASSERT_TRUE(writer.Finished(20s)) << "Y never completed";
         ASSERT_TRUE(on_disk_within(y, 20s)) << "Y never reached the LUN";
         Report("y_ms", Ms(std::chrono::steady_clock::now() - start));
 

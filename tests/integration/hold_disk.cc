@@ -30,8 +30,8 @@ HoldDisk::HoldDisk(const std::string& dir, uint64_t size) : dir_(dir) {
         error_ = "cannot create " + Store();
         return;
     }
-    const CommandResult r = Shell(HoldFsBinary() + " " + Store() + " " + dir + "/disk " + dir +
-                                  "/holdfs.pid");
+    const CommandResult r =
+        Shell(HoldFsBinary() + " " + Store() + " " + dir + "/disk " + dir + "/holdfs.pid");
     mounted_ = r.exit_code == 0;
     if (!mounted_) {
         error_ = r.output;

@@ -24,7 +24,7 @@ class HoldDisk {
     std::string Store() const { return dir_ + "/store.img"; }    // what the disk holds
     // The next `count` writes overlapping [offset, offset + length) are held.
     bool Hold(uint64_t offset, uint64_t length, int count = 1);
-    bool Release();  // performs the held writes and answers them
+    bool Release();    // performs the held writes and answers them
     int Held() const;  // writes held now; -1 when the disk cannot be asked
 
   private:

@@ -14,7 +14,12 @@
 // Every open is direct I/O with parallel direct writes (FOPEN_PARALLEL_DIRECT_WRITES), so the
 // kernel neither caches the file nor serializes its writers: a held write blocks only the thread
 // that issued it, and later writes to the same bytes pass it. On exit, held writes are performed.
+// One limit of the kernel's side: fsync and fdatasync of the file wait for the writes in progress
+// on it (they take the inode's lock exclusively), and writes that come after them wait too. So
+// while a write is held, a SYNCHRONIZE CACHE, a FUA write, or any write with the LUN's write
+// cache off stalls the whole disk until the release.
 #define FUSE_USE_VERSION 312
+#include <fcntl.h>
 #include <fuse_lowlevel.h>
 #include <linux/fuse.h>
 #include <sys/stat.h>
@@ -23,7 +28,6 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <fcntl.h>
 #include <mutex>
 #include <sstream>
 #include <string>

@@ -35,8 +35,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-iscsi_context* Login(const char* url_text, const std::string& initiator, uint32_t isid,
-                     int* lun) {
+iscsi_context* Login(const char* url_text, const std::string& initiator, uint32_t isid, int* lun) {
     iscsi_context* ctx = iscsi_create_context(initiator.c_str());
     if (!ctx) return nullptr;
     iscsi_url* url = iscsi_parse_full_url(ctx, url_text);
@@ -93,14 +92,22 @@ constexpr auto kReleaseAfter = std::chrono::milliseconds(3000);
 
 std::string StatusName(int status) {
     switch (status) {
-        case SCSI_STATUS_GOOD: return "GOOD";
-        case SCSI_STATUS_CHECK_CONDITION: return "CHECK_CONDITION";
-        case SCSI_STATUS_BUSY: return "BUSY";
-        case SCSI_STATUS_RESERVATION_CONFLICT: return "RESERVATION_CONFLICT";
-        case SCSI_STATUS_TASK_ABORTED: return "TASK_ABORTED";
-        case SCSI_STATUS_CANCELLED: return "CANCELLED";
-        case SCSI_STATUS_TIMEOUT: return "TIMEOUT";
-        default: return "ERROR(" + std::to_string(status) + ")";
+        case SCSI_STATUS_GOOD:
+            return "GOOD";
+        case SCSI_STATUS_CHECK_CONDITION:
+            return "CHECK_CONDITION";
+        case SCSI_STATUS_BUSY:
+            return "BUSY";
+        case SCSI_STATUS_RESERVATION_CONFLICT:
+            return "RESERVATION_CONFLICT";
+        case SCSI_STATUS_TASK_ABORTED:
+            return "TASK_ABORTED";
+        case SCSI_STATUS_CANCELLED:
+            return "CANCELLED";
+        case SCSI_STATUS_TIMEOUT:
+            return "TIMEOUT";
+        default:
+            return "ERROR(" + std::to_string(status) + ")";
     }
 }
 
@@ -110,8 +117,7 @@ std::string Outcome(scsi_task* task, iscsi_context* ctx) {
     std::string s = StatusName(task->status);
     if (task->status == SCSI_STATUS_CHECK_CONDITION) {
         char buf[64];
-        std::snprintf(buf, sizeof(buf), "(key=0x%x asc=0x%04x)", task->sense.key,
-                      task->sense.ascq);
+        std::snprintf(buf, sizeof(buf), "(key=0x%x asc=0x%04x)", task->sense.key, task->sense.ascq);
         s += buf;
     }
     scsi_free_scsi_task(task);
@@ -165,9 +171,8 @@ std::string PrOut(iscsi_context* ctx, int lun, int action, int type, uint64_t ke
     scsi_persistent_reserve_out_basic params{};
     params.reservation_key = key;
     params.service_action_reservation_key = sa_key;
-    return Outcome(iscsi_persistent_reserve_out_sync(ctx, lun, action,
-                                                     SCSI_PERSISTENT_RESERVE_SCOPE_LU, type,
-                                                     &params),
+    return Outcome(iscsi_persistent_reserve_out_sync(
+                       ctx, lun, action, SCSI_PERSISTENT_RESERVE_SCOPE_LU, type, &params),
                    ctx);
 }
 
@@ -208,8 +213,8 @@ int FenceProbe(const std::string& method, const char* url, const std::string& ct
                             &wx)) {
         return 1;
     }
-    Service(a, [&] { return ReadCtl(ctl).rfind("held=1", 0) == 0; },
-            std::chrono::milliseconds(5000));
+    Service(
+        a, [&] { return ReadCtl(ctl).rfind("held=1", 0) == 0; }, std::chrono::milliseconds(5000));
     std::printf("x_held_before_fence=%s\n", ReadCtl(ctl).c_str());
 
     const auto start = Clock::now();
@@ -224,7 +229,7 @@ int FenceProbe(const std::string& method, const char* url, const std::string& ct
     }
     if (method == "lun-reset" || method == "preempt-lun-reset") {
         fence += iscsi_task_mgmt_lun_reset_sync(b, lun) == 0 ? " lun-reset=COMPLETE"
-                                                            : " lun-reset=FAILED";
+                                                             : " lun-reset=FAILED";
     } else if (method == "abort-task-set") {
         fence = iscsi_task_mgmt_abort_task_set_sync(b, lun) == 0 ? "COMPLETE" : "FAILED";
     } else if (method == "reinstate") {
@@ -237,23 +242,23 @@ int FenceProbe(const std::string& method, const char* url, const std::string& ct
     // B may have a unit attention pending after a reset: TEST UNIT READY takes it.
     scsi_task* tur = iscsi_testunitready_sync(b, lun);
     std::printf("tur_b=%s\n", Outcome(tur, b).c_str());
-    std::printf("write_y_b=%s ms=%.0f\n",
-                Outcome(iscsi_write16_sync(b, lun, kAt / bs, y.data(), kLength, bs, 0, 0, 0, 0, 0),
-                        b)
-                    .c_str(),
-                MsSince(start));
+    std::printf(
+        "write_y_b=%s ms=%.0f\n",
+        Outcome(iscsi_write16_sync(b, lun, kAt / bs, y.data(), kLength, bs, 0, 0, 0, 0, 0), b)
+            .c_str(),
+        MsSince(start));
     releaser.join();
-    const bool a_alive = Service(a, [&] { return wx.done; }, std::chrono::milliseconds(5000));
+    const bool a_alive = Service(
+        a, [&] { return wx.done; }, std::chrono::milliseconds(5000));
     std::printf("write_x_a=%s answered=%d connection=%s ms=%.0f ctl=%s\n",
                 wx.done ? StatusName(wx.status).c_str() : "UNANSWERED", wx.done ? 1 : 0,
                 a_alive ? "up" : "closed", MsSince(start), ReadCtl(ctl).c_str());
     // Twice: the first answer may be a unit attention the fence left for A.
     for (int i = 0; wx.done && a_alive && i < 2; ++i) {
-        std::printf("write_z_a=%s\n",
-                    Outcome(iscsi_write16_sync(a, lun, kOtherAt / bs, z.data(), bs, bs, 0, 0, 0,
-                                               0, 0),
-                            a)
-                        .c_str());
+        std::printf(
+            "write_z_a=%s\n",
+            Outcome(iscsi_write16_sync(a, lun, kOtherAt / bs, z.data(), bs, bs, 0, 0, 0, 0, 0), a)
+                .c_str());
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
     scsi_task* rd = iscsi_read16_sync(b, lun, kAt / bs, kLength, bs, 0, 0, 0, 0, 0);
