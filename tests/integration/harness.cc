@@ -23,6 +23,7 @@ std::string LunfsBinary() {
 }
 std::string SourceDir() { return LUNFS_SOURCE_DIR; }
 std::string TestIscsiBinary() { return LUNFS_TEST_ISCSI; }
+std::string HoldFsBinary() { return LUNFS_TEST_HOLDFS; }
 
 CommandResult Shell(const std::string& command) {
     CommandResult r;
@@ -94,6 +95,7 @@ Lab::Lab(const std::string& dir, const LabOptions& o) : dir_(dir) {
     }
     if (o.read_only) cmd << " --read-only";
     if (o.thin) cmd << " --thin";
+    if (!o.backing.empty()) cmd << " --backing " << o.backing;
     CommandResult r = Shell(cmd.str());
     if (r.exit_code != 0) {
         error_ = r.output;
@@ -176,7 +178,12 @@ std::vector<std::string> Lab::Urls(int lun) const {
     return out;
 }
 
-std::string Lab::Backing(int lun) const { return dir_ + "/lun" + std::to_string(lun) + ".img"; }
+std::string Lab::Backing(int lun) const {
+    std::istringstream in(env_.count("LAB_BACKING") ? env_.at("LAB_BACKING") : "");
+    std::string file;
+    for (int i = 0; i < lun && in >> file;) ++i;
+    return file.empty() ? dir_ + "/lun" + std::to_string(lun) + ".img" : file;
+}
 
 Mount::Mount(const std::string& mountpoint, const std::vector<std::string>& urls,
              const std::string& args)

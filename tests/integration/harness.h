@@ -48,6 +48,7 @@ struct LabOptions {
     std::string chap_target_secret_file;
     bool read_only = false;  // every LUN write-protected
     bool thin = false;       // thin-provisioned LUNs (UNMAP, WRITE SAME with UNMAP)
+    std::string backing;     // LUN 1's backing file, an existing one (a HoldDisk, say)
     std::string iqn;         // default: derived from the directory name
 };
 
@@ -127,6 +128,7 @@ void WriteFile(const std::string& path, const std::vector<char>& data, uint64_t 
 std::string LunfsBinary();  // the daemon under test: $LUNFS_BINARY, else this build's
 std::string SourceDir();
 std::string TestIscsiBinary();  // lunfs_test_iscsi, a second initiator for tests
+std::string HoldFsBinary();     // lunfs_test_holdfs, a disk that holds chosen writes
 
 // .lunfs/stats of a mount, parsed (discarded when unreadable).
 nlohmann::json StatsJson(const Mount& mount);
