@@ -65,12 +65,13 @@ std::optional<std::string> ReadControlFile(const std::string& path) {
     }
     if (child == 0) {  // only async-signal-safe calls from here
         const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+        if (fd < 0) _exit(0);  // no such file: nothing to tell, and an answer
         char buf[4096];
         ssize_t n = 0;
-        while (fd >= 0 && (n = read(fd, buf, sizeof buf)) > 0) {
+        while ((n = read(fd, buf, sizeof buf)) > 0) {
             if (write(fds[1], buf, static_cast<size_t>(n)) != n) _exit(1);
         }
-        _exit(fd >= 0 && n == 0 ? 0 : 1);
+        _exit(n == 0 ? 0 : 1);
     }
     close(fds[1]);
     std::string out;
