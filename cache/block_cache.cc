@@ -225,7 +225,9 @@ void BlockCache::FillLocked(Shard& shard, const Piece& p, const std::vector<iove
                             uint64_t epoch, const BlockSet& allowed) {
     Chunk& c = *shard.chunks.at(p.chunk);
     if (c.epoch != epoch) return;  // a write went around the cache meanwhile
-    const BlockSet fill = Range(p.first, p.count) & allowed & ~c.present;
+    // Never blocks a write-back is taking to the LUN: what the LUN returned for them may predate
+    // it, and a block present while it is written holds the newest data (see WriteThrough).
+    const BlockSet fill = Range(p.first, p.count) & allowed & ~c.present & ~c.writing;
     if (fill.none()) return;
     if (!c.data) {
         EvictLocked(shard);  // never this chunk: it is busy

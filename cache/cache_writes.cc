@@ -100,15 +100,17 @@ void BlockCache::WriteThrough(IoRequest request) {
     }
     IoCallback done = std::move(request.done);
     request.done = [this, pieces, done = std::move(done)](Status s) {
-        // Again, for what was loaded while the write was under way; blocks dirtied since it was
-        // sent are newer than it and stay.
+        // Again, for what was loaded while the write was under way. Blocks written into the cache
+        // since it was sent are newer than it and stay: those still dirty, and those a
+        // write-back is already taking to the LUN (nothing fills a block being written back, so
+        // a present one holds what a write put there after this one's invalidation).
         for (const Piece& p : *pieces) {
             Shard& shard = ShardOf(p.chunk);
             std::lock_guard lock(shard.mu);
             auto it = shard.chunks.find(p.chunk);
             if (it == shard.chunks.end()) continue;
             Chunk& c = *it->second;
-            c.present &= ~(Range(p.first, p.count) & ~c.dirty);
+            c.present &= ~(Range(p.first, p.count) & ~c.dirty & ~c.writing);
             ++c.epoch;
         }
         done(std::move(s));

@@ -617,6 +617,26 @@ TEST_F(BlockCacheTest, TheTickerDoesNotWriteBackAgainBlocksStillBeingWritten) {
     EXPECT_EQ(Stored(0, 64 * kKiB), b);
 }
 
+// A write around the cache held up (a fence, a slow path) while newer data is written into the
+// cache and its write-back starts: when the older write completes, the newer data is what a read
+// returns, not the LUN's bytes from before its write-back lands.
+TEST_F(BlockCacheTest, AWriteAroundTheCacheCompletingLateKeepsNewerDataBeingWrittenBack) {
+    Start(Options(CacheMode::kWriteBack));
+    std::vector<uint8_t> older = Pattern(64 * kKiB, 5), newer = Pattern(64 * kKiB, 6);
+    device_->HoldCompletions(true);
+    auto through = Write(0, older, kIoWriteThrough);  // held on its way to the LUN
+    Write(0, newer);                                  // acknowledged from memory
+    auto flush = Flush();                             // its write-back is held too
+    ASSERT_EQ(device_->Pending(), 2u);
+    ASSERT_TRUE(device_->CompleteNext());  // the older write lands and completes
+    ASSERT_EQ(through->calls, 1);
+    device_->HoldCompletions(false);
+    EXPECT_EQ(ReadBytes(0, 64 * kKiB), newer) << "a read returned what the LUN held before the "
+                                                 "newer data's write-back landed";
+    device_->CompleteAll();
+    EXPECT_EQ(Stored(0, 64 * kKiB), newer);
+}
+
 // Two flushes send a block twice: the older write-back finishing first must leave the chunk held
 // for the newer one, or the chunk is evicted and a read finds the LUN without the newer data.
 TEST_F(BlockCacheTest, AChunkStaysWhileANewerWriteBackOfItsBlocksIsStillOnItsWay) {
