@@ -176,9 +176,10 @@ class BlockCache final : public BlockDevice {
     bool WriteBackLocked(Shard& shard, const Piece& p, const std::vector<iovec>& src);
     // Clears `blocks` of the chunk's refused blocks (written again, or superseded).
     void UnfailLocked(Chunk& c, const BlockSet& blocks);
-    // Writes and discards that go around the cache: their blocks are dropped from memory.
+    // Writes and discards that go around the cache. What the cache holds of their blocks is
+    // dropped, except blocks the LUN may lack, which take their bytes (SupersedeLocked).
     void WriteThrough(IoRequest request);
-    void InvalidateLocked(Shard& shard, const Piece& p);
+    bool SupersedeLocked(Shard& shard, const Piece& p, const IoRequest& request);
 
     // Write-back and flush (cache/writeback.cc).
     void Flush(IoRequest request);

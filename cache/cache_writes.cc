@@ -67,21 +67,38 @@ bool BlockCache::WriteBackLocked(Shard& shard, const Piece& p, const std::vector
     return was_clean;
 }
 
-// Drops the blocks of `p` from memory and makes loads and reads under way across this moment
-// keep what they read to themselves. Dirty blocks are dropped too: the write going around the
-// cache is newer.
-void BlockCache::InvalidateLocked(Shard& shard, const Piece& p) {
+// A write or discard going around the cache, at send: it is newer than anything the cache holds
+// for its blocks. Blocks the LUN may not have yet (dirty, on their way in a write-back, refused)
+// take its bytes and stay present, so that a read before it lands never falls through to the
+// LUN's older data: it waits behind those write-backs (send_queue_, the engine's ordering and
+// fences), for up to seconds when a path failed. Other blocks are dropped. Loads and reads under
+// way across this moment keep what they read to themselves. Returns whether it kept blocks; the
+// chunk is then pinned until the request completes.
+bool BlockCache::SupersedeLocked(Shard& shard, const Piece& p, const IoRequest& request) {
     auto it = shard.chunks.find(p.chunk);
-    if (it == shard.chunks.end()) return;
+    if (it == shard.chunks.end()) return false;
     Chunk& c = *it->second;
     const BlockSet written = Range(p.first, p.count);
-    const BlockSet undirtied = c.dirty & written;
-    dirty_blocks_ -= undirtied.count();
+    const BlockSet kept = written & c.present & (c.dirty | c.writing | c.failed);
+    dirty_blocks_ -= (c.dirty & written).count();
     UnfailLocked(c, written);
     c.dirty &= ~written;
-    c.present &= ~written;
+    for (uint32_t b = p.first; b < p.first + p.count; ++b) {
+        if (!kept.test(b)) continue;
+        std::byte* block = c.data.get() + uint64_t{b} * block_size_;
+        if (request.op == IoOp::kDiscard) {
+            std::memset(block, 0, block_size_);
+        } else {
+            CopyFromIov(request.iov, p.offset + uint64_t{b - p.first} * block_size_, block,
+                        block_size_);
+        }
+    }
+    c.present &= ~(written & ~kept);
     ++c.epoch;
     if (c.dirty.none()) shard.dirty.erase(c.index);
+    if (kept.none()) return false;
+    ++c.pins;
+    return true;
 }
 
 void BlockCache::WriteThrough(IoRequest request) {
@@ -89,22 +106,24 @@ void BlockCache::WriteThrough(IoRequest request) {
     std::unique_lock order(send_order_mu_, std::defer_lock);
     if (options_.mode == CacheMode::kWriteBack) order.lock();
     auto pieces = std::make_shared<std::vector<Piece>>(Pieces(request.offset, request.Length()));
+    auto pinned = std::make_shared<std::vector<bool>>();
     for (const Piece& p : *pieces) {
         Shard& shard = ShardOf(p.chunk);
         std::lock_guard lock(shard.mu);
-        InvalidateLocked(shard, p);
+        pinned->push_back(SupersedeLocked(shard, p, request));
     }
     {
         std::lock_guard lock(ra_mu_);
         readahead_.Forget(request.offset, request.offset + request.Length());
     }
     IoCallback done = std::move(request.done);
-    request.done = [this, pieces, done = std::move(done)](Status s) {
+    request.done = [this, pieces, pinned, done = std::move(done)](Status s) {
         // Again, for what was loaded while the write was under way. Blocks written into the cache
         // since it was sent are newer than it and stay: those still dirty, and those a
         // write-back is already taking to the LUN (nothing fills a block being written back, so
         // a present one holds what a write put there after this one's invalidation).
-        for (const Piece& p : *pieces) {
+        for (size_t i = 0; i < pieces->size(); ++i) {
+            const Piece& p = (*pieces)[i];
             Shard& shard = ShardOf(p.chunk);
             std::lock_guard lock(shard.mu);
             auto it = shard.chunks.find(p.chunk);
@@ -112,6 +131,7 @@ void BlockCache::WriteThrough(IoRequest request) {
             Chunk& c = *it->second;
             c.present &= ~(Range(p.first, p.count) & ~c.dirty & ~c.writing);
             ++c.epoch;
+            if ((*pinned)[i]) --c.pins;
         }
         done(std::move(s));
     };

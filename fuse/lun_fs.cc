@@ -6,6 +6,7 @@
 #include <sys/statvfs.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <memory>
@@ -75,10 +76,28 @@ void Guarded(fuse_req_t req, const char* op, Handler&& handler) noexcept {
 
 }  // namespace
 
-void LunFs::Began() {
-    std::lock_guard lock(in_flight_mu_);
-    ++in_flight_;
+void LunFs::Hand(BlockDevice& dev, IoRequest io, fuse_req_t req) {
+    auto answered = std::make_shared<std::atomic<bool>>(false);
+    IoCallback done = std::move(io.done);
+    io.done = [this, answered, done = std::move(done)](Status s) {
+        if (answered->exchange(true)) return;
+        done(std::move(s));
+        Ended();
+    };
+    {
+        std::lock_guard lock(in_flight_mu_);
+        ++in_flight_;
+    }
     handed_off = true;
+    try {
+        dev.Submit(std::move(io));
+    } catch (...) {
+        if (!answered->exchange(true)) {
+            fuse_reply_err(req, EIO);
+            Ended();
+        }
+        throw;  // Guarded logs it
+    }
 }
 
 void LunFs::Ended() {
@@ -296,16 +315,14 @@ void LunFs::Read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_fi
     // Buffers are not zeroed: the read fills, the copy overwrites every byte.
     auto op = std::make_shared<ReadOp>(ReadOp{req, std::unique_ptr<char[]>(new char[size]), size});
     IoRequest io{IoOp::kRead, static_cast<uint64_t>(off), {iovec{op->buf.get(), size}}, nullptr};
-    io.done = [this, op](Status s) {
+    io.done = [op](Status s) {
         if (s.ok()) {
             fuse_reply_buf(op->req, op->buf.get(), op->size);
         } else {
             ReplyStatus(op->req, s, "read");
         }
-        Ended();
     };
-    Began();
-    dev.Submit(std::move(io));
+    Hand(dev, std::move(io), req);
 }
 
 namespace {
@@ -353,16 +370,14 @@ void LunFs::Write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, 
                  {iovec{data, size}},
                  nullptr,
                  WriteFlags(fi->flags)};
-    io.done = [this, op](Status s) {
+    io.done = [op](Status s) {
         if (s.ok()) {
             fuse_reply_write(op->req, op->size);
         } else {
             ReplyStatus(op->req, s, "write");
         }
-        Ended();
     };
-    Began();
-    dev.Submit(std::move(io));
+    Hand(dev, std::move(io), req);
 }
 
 uint64_t LunFs::OpenLunHandle(fuse_ino_t ino, int flags) {
@@ -390,13 +405,9 @@ uint64_t LunFs::TakeFailuresSeen(const fuse_file_info* fi, uint64_t now) {
 
 void LunFs::SendFlush(fuse_req_t req, fuse_ino_t ino, const fuse_file_info* fi) {
     BlockDevice& dev = Lun(ino);
-    IoRequest io{IoOp::kFlush, 0, {}, [this, req](Status s) {
-                     ReplyStatus(req, s, "flush");
-                     Ended();
-                 }};
+    IoRequest io{IoOp::kFlush, 0, {}, [req](Status s) { ReplyStatus(req, s, "flush"); }};
     io.failures_seen = TakeFailuresSeen(fi, dev.WriteBackFailures());
-    Began();
-    dev.Submit(std::move(io));
+    Hand(dev, std::move(io), req);
 }
 
 // close(): a handle that could write drains its writes to stable storage (a write-back cache
@@ -434,12 +445,8 @@ void LunFs::Fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, of
     if (begin >= cap) return (void)fuse_reply_err(req, 0);
     if (!dev.CanDiscard()) return (void)fuse_reply_err(req, EOPNOTSUPP);
     IoRequest io{IoOp::kDiscard, begin, {}, nullptr, kIoWriteThrough, std::min(end, cap) - begin};
-    io.done = [this, req](Status s) {
-        ReplyStatus(req, s, "punch hole");
-        Ended();
-    };
-    Began();
-    dev.Submit(std::move(io));
+    io.done = [req](Status s) { ReplyStatus(req, s, "punch hole"); };
+    Hand(dev, std::move(io), req);
 }
 
 void LunFs::Release(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {

@@ -88,9 +88,10 @@ class LunFs {
     void SendFlush(fuse_req_t req, fuse_ino_t ino, const fuse_file_info* fi);
     BlockDevice& Lun(fuse_ino_t ino) const;
     bool ReadOnly(fuse_ino_t ino) const;  // a LUN file that takes no writes
-    // Around each request handed to a device: Began() just before its Submit, Ended() once its
-    // reply was sent.
-    void Began();
+    // Hands `io` (whose callback replies to `req`) to `dev`, counted in flight until answered.
+    // When Submit throws before the device answered, `req` is answered EIO here; it is never
+    // answered twice (the first answer wins), and the exception goes on to Guarded.
+    void Hand(BlockDevice& dev, IoRequest io, fuse_req_t req);
     void Ended();
 
     std::vector<LunFile> luns_;

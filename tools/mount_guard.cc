@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <poll.h>
 #include <signal.h>
+#include <spdlog/spdlog.h>
 #include <stdlib.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -145,15 +146,17 @@ Status CheckMountpointFree(const std::string& mountpoint) {
     return Status::Ok();
 }
 
-Result<std::vector<MountedIdentity>> MountedIdentities() {
+std::vector<MountedIdentity> MountedIdentities() {
     std::vector<MountedIdentity> out;
     for (const std::string& p : LunfsMountpoints(ReadAll("/proc/self/mountinfo"))) {
         const std::optional<std::string> text = ReadControlFile(p + "/.lunfs/stats");
         if (!text) {
-            return Status::Fail(EBUSY, fmt::format("cannot tell which LUNs the lunfs mount on {} "
-                                                   "serves: its daemon does not answer; unmount "
-                                                   "it (lunfs unmount {}), or add --shared-lun",
-                                                   p, p));
+            // One hung daemon must not keep every other LUN of the host from mounting.
+            spdlog::warn(
+                "cannot tell which LUNs the lunfs mount on {} serves: its daemon does "
+                "not answer; not checked against it",
+                p);
+            continue;
         }
         const nlohmann::json st = nlohmann::json::parse(*text, nullptr, false);
         if (st.is_discarded() || !st.contains("luns")) continue;
@@ -189,11 +192,10 @@ Status CheckSharedLun(const std::string& file, const std::string& identity,
 
 Status CheckLunsNotMountedElsewhere(const std::vector<MountedLun>& luns, bool shared) {
     if (shared) return Status::Ok();
-    const Result<std::vector<MountedIdentity>> others = MountedIdentities();
-    if (!others.ok()) return others.status();
+    const std::vector<MountedIdentity> others = MountedIdentities();
     for (const MountedLun& lun : luns) {
         Status s = CheckSharedLun(lun.file, lun.device->Stats().identity, lun.settings.cache,
-                                  shared, others.value());
+                                  shared, others);
         if (!s.ok()) return s;
     }
     return Status::Ok();

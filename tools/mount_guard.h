@@ -29,9 +29,10 @@ std::vector<std::string> LunfsMountpoints(const std::string& mountinfo);
 Status CheckMountpointFree(const std::string& mountpoint);
 
 // The LUNs every lunfs mount of this host serves, each mount's .lunfs/stats read with a 2 s
-// bound; fails when a mount's daemon does not answer in that time (what it serves is unknown).
-// Mounts whose stats are not lunfs's JSON are left out.
-Result<std::vector<MountedIdentity>> MountedIdentities();
+// bound. A mount whose daemon does not answer in that time is left out with a warning (one hung
+// daemon must not keep the host's other LUNs from mounting), as are mounts whose stats are not
+// lunfs's JSON.
+std::vector<MountedIdentity> MountedIdentities();
 
 // The decision for one LUN about to be mounted: refused when another mount serves the same
 // identity, unless both use no cache or `shared` (--shared-lun) says the user means it.

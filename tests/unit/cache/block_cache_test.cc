@@ -95,6 +95,17 @@ class BlockCacheTest : public ::testing::Test {
         if (r->calls != 1 || !r->status.ok()) return {};
         return buffer;
     }
+    // A read while the device holds completions: the read, if it reaches the device, is completed
+    // at once; what else is held stays held.
+    std::vector<uint8_t> ReadHeld(uint64_t offset, uint64_t length) {
+        std::vector<uint8_t> buffer(length);
+        auto r = Read(offset, buffer);
+        for (size_t i = device_->Pending(); r->calls == 0 && i-- > 0;) {
+            if (device_->PendingAt(i).op == IoOp::kRead) device_->Complete(i);
+        }
+        if (r->calls != 1 || !r->status.ok()) return {};
+        return buffer;
+    }
     std::vector<uint8_t> Stored(uint64_t offset, uint64_t length) {
         return device_->Contents(offset, length);
     }
@@ -615,6 +626,52 @@ TEST_F(BlockCacheTest, TheTickerDoesNotWriteBackAgainBlocksStillBeingWritten) {
     EXPECT_EQ(device_->PendingAt(0), (Record{IoOp::kWrite, 0, 64 * kKiB}));
     device_->CompleteAll();
     EXPECT_EQ(Stored(0, 64 * kKiB), b);
+}
+
+// An acknowledged write's write-back is held (a fence); a newer write goes around the cache (the
+// copy in flight fills the dirty limit) and queues behind it. A read in between must not return
+// the LUN's bytes from before the acknowledged write.
+TEST_F(BlockCacheTest, AWriteAroundTheCacheNeverDropsAcknowledgedDataTheLunLacks) {
+    CacheOptions o = Options(CacheMode::kWriteBack);
+    o.dirty_max_bytes = 64 * kKiB;
+    Start(o);
+    const std::vector<uint8_t> lun = Stored(0, 64 * kKiB);
+    std::vector<uint8_t> acked = Pattern(64 * kKiB, 7), newer = Pattern(64 * kKiB, 8);
+    ASSERT_EQ(Write(0, acked)->calls, 1);  // acknowledged from memory
+    device_->HoldCompletions(true);
+    cache_->Tick();  // past half the limit: its write-back goes, and is held
+    ASSERT_EQ(device_->Pending(), 1u);
+    auto through = Write(0, newer);  // the copy in flight leaves no room: it goes around
+    ASSERT_EQ(through->calls, 0);
+    ASSERT_EQ(device_->Pending(), 2u);
+    std::vector<uint8_t> got = ReadHeld(0, 64 * kKiB);
+    EXPECT_NE(got, lun) << "a read returned the LUN's bytes from before an acknowledged write";
+    EXPECT_TRUE(got == acked || got == newer);
+    device_->CompleteAll();
+    device_->HoldCompletions(false);
+    EXPECT_EQ(Stored(0, 64 * kKiB), newer);
+    EXPECT_EQ(ReadBytes(0, 64 * kKiB), newer);
+}
+
+// The same with the acknowledged data still dirty, and the chunk under eviction pressure while
+// the write around the cache is on its way.
+TEST_F(BlockCacheTest, AWriteAroundTheCacheKeepsDirtyDataItSupersedesUntilItLands) {
+    CacheOptions o = Options(CacheMode::kWriteBack);
+    o.capacity_bytes = 1 * kMiB;  // 4 shards of 256 KiB
+    o.dirty_max_bytes = 64 * kMiB;
+    Start(o);
+    std::vector<uint8_t> acked = Pattern(64 * kKiB, 9), newer = Pattern(64 * kKiB, 10);
+    Write(0, acked);
+    device_->HoldCompletions(true);
+    auto through = Write(0, newer, kIoWriteThrough);
+    ASSERT_EQ(device_->Pending(), 1u);
+    device_->HoldCompletions(false);
+    for (uint64_t i = 1; i < 16; ++i) ReadBytes(i * kMiB, kMiB);  // evicts what it can
+    const std::vector<uint8_t> got = ReadBytes(0, 64 * kKiB);
+    EXPECT_TRUE(got == acked || got == newer) << "a read fell through to the LUN's older bytes";
+    device_->CompleteAll();
+    EXPECT_EQ(Stored(0, 64 * kKiB), newer);
+    EXPECT_EQ(ReadBytes(0, 64 * kKiB), newer);
 }
 
 // A write around the cache held up (a fence, a slow path) while newer data is written into the
