@@ -286,8 +286,8 @@ bool LooksLikeMountSource(int argc, char** argv) {
     for (int i = 3; i < argc; ++i) {
         const std::string arg = argv[i];
         const std::string next = i + 1 < argc ? argv[i + 1] : "";
-        if (arg.starts_with("-o") && (arg + (arg == "-o" ? next : "")).find("config=") !=
-                                         std::string::npos) {
+        if (arg.starts_with("-o") &&
+            (arg + (arg == "-o" ? next : "")).find("config=") != std::string::npos) {
             return true;
         }
     }

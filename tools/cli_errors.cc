@@ -85,8 +85,8 @@ std::string ExtrasMessage(CLI::App& command, const std::string& who, const std::
 
 Status CheckCommandWord(CLI::App& app, int argc, char** argv) {
     if (argc < 2) {
-        return Status::Fail(EINVAL, fmt::format("give a command: {} (see lunfs --help)",
-                                                CommandList(app)));
+        return Status::Fail(EINVAL,
+                            fmt::format("give a command: {} (see lunfs --help)", CommandList(app)));
     }
     const std::string word = argv[1];
     if (word.starts_with("-") || CommandOf(app, argc, argv)) return Status::Ok();

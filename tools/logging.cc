@@ -91,8 +91,9 @@ Result<std::string> FallbackLogFile(const std::string& mountpoint) {
         close(fd);
         return file;
     }
-    return Status::Fail(EACCES, "there is no syslog (/dev/log) and no log directory lunfs can "
-                                "write: give --log-file FILE");
+    return Status::Fail(EACCES,
+                        "there is no syslog (/dev/log) and no log directory lunfs can "
+                        "write: give --log-file FILE");
 }
 
 Result<std::string> ChooseLogFile(bool foreground, const std::string& file,

@@ -224,10 +224,10 @@ Result<std::vector<MountedLun>> OpenLuns(const MountSettings& settings, std::vec
         if (std::any_of(out.begin(), out.end(),
                         [&](const MountedLun& m) { return m.file == g.name; })) {
             return Status::Fail(
-                EINVAL, fmt::format("two LUNs would both be named '{}'; name them with {}", g.name,
-                                    settings.grouped_by_identity
-                                        ? "--name, once per LUN in URL order"
-                                        : "name = \"...\" in each [[lun]]"));
+                EINVAL,
+                fmt::format("two LUNs would both be named '{}'; name them with {}", g.name,
+                            settings.grouped_by_identity ? "--name, once per LUN in URL order"
+                                                         : "name = \"...\" in each [[lun]]"));
         }
         spdlog::info("{}: LUN {} over {} path(s)", g.name, g.identity(), g.paths.size());
         auto clock = std::make_shared<SteadyClock>();

@@ -53,8 +53,7 @@ Status UnknownKey(const std::string& source, int line, std::string_view key,
     } else {
         keys.insert(keys.end(), {"urls", "portals", "target", "lun"});
     }
-    return At(source, line,
-              fmt::format("unknown key '{}'{}{}", key, where, DidYouMean(key, keys)));
+    return At(source, line, fmt::format("unknown key '{}'{}{}", key, where, DidYouMean(key, keys)));
 }
 
 // A scalar as an option value; arrays, tables and dates are errors.

@@ -56,8 +56,8 @@ std::string ClosestMatch(std::string_view word, std::span<const std::string> can
     for (const std::string& c : candidates) {
         const std::string folded = Folded(c);
         const bool prefix = w.size() >= 4 && folded.starts_with(w);
-        const size_t apart = w.size() > folded.size() ? w.size() - folded.size()
-                                                       : folded.size() - w.size();
+        const size_t apart =
+            w.size() > folded.size() ? w.size() - folded.size() : folded.size() - w.size();
         if (apart > limit && !prefix) continue;  // too far apart to be a typo
         size_t d = EditDistance(w, folded);
         // A prefix of a long name ("--cache-siz") is as good as a typo.

@@ -13,8 +13,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <functional>
-#include <iostream>
 #include <future>
+#include <iostream>
 #include <map>
 #include <memory>
 #include <thread>

@@ -109,9 +109,8 @@ void Report(const std::string& key, double value) {
     const char* figures = std::getenv("LUNFS_FIGURES_FILE");
     const ::testing::TestInfo* test = ::testing::UnitTest::GetInstance()->current_test_info();
     if (figures && *figures && test) {
-        std::ofstream(figures, std::ios::app)
-            << fmt::format("{}.{}\t{}\t{:.0f}\n", test->test_suite_name(), test->name(), key,
-                           value);
+        std::ofstream(figures, std::ios::app) << fmt::format(
+            "{}.{}\t{}\t{:.0f}\n", test->test_suite_name(), test->name(), key, value);
     }
 }
 

@@ -11,9 +11,9 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <cstdlib>
 #include <fstream>
-#include <cstdint>
 #include <future>
 #include <memory>
 #include <mutex>
@@ -212,7 +212,6 @@ TEST(IscsiPathTest, ACompletionThatThrowsFailsThePathInsteadOfEscaping) {
     path->SetStateListener(nullptr);
 }
 
-
 // The process's threads (their kernel ids).
 std::set<pid_t> Threads() {
     std::set<pid_t> out;
@@ -339,8 +338,10 @@ TEST(IscsiPathTest, WritesNothingOnASessionAfterReadingAFailureThatCondemnsIt) {
         std::vector<char> block(512, 'w');
         auto write_done = std::make_shared<std::promise<Status>>();
         written = write_done->get_future();
-        path->Submit({CommandKind::kWrite, 8, 1, {{block.data(), block.size()}},
-                      [write_done](Status s) { write_done->set_value(std::move(s)); }});
+        path->Submit(
+            {CommandKind::kWrite, 8, 1, {{block.data(), block.size()}}, [write_done](Status s) {
+                 write_done->set_value(std::move(s));
+             }});
         const int answers = target.answered();
         answer.set_value();  // the target answers the check now
         while (target.answered() == answers && std::chrono::steady_clock::now() < until) {
@@ -401,8 +402,9 @@ TEST(IscsiPathTest, ACommandInFlightWhenThePathIsResetCompletesAsARetryablePathF
     std::vector<char> block(512, 'c');
     auto done = std::make_shared<std::promise<Status>>();
     std::future<Status> result = done->get_future();
-    path->Submit({CommandKind::kWrite, 0, 1, {{block.data(), block.size()}},
-                  [done](Status s) { done->set_value(std::move(s)); }});
+    path->Submit({CommandKind::kWrite, 0, 1, {{block.data(), block.size()}}, [done](Status s) {
+                      done->set_value(std::move(s));
+                  }});
     const auto until = std::chrono::steady_clock::now() + 5s;
     while (RequestsWith(target, kWrite16).empty() && std::chrono::steady_clock::now() < until) {
         std::this_thread::sleep_for(1ms);

@@ -57,8 +57,9 @@ TEST(CliErrorsTest, BadValuesSayTheRuleWithoutParserInternals) {
               "--help)");
     EXPECT_EQ(MessageFor({"copy", "--progress", "bars", "a", "b"}),
               "--progress: must be auto, bar, lines or none, not 'bars' (did you mean 'bar'?)");
-    EXPECT_EQ(MessageFor({"status", "--interval", "fast", "/mnt"}),
-              "--interval: must be a number from 0.2 to 3600, not 'fast' (see lunfs status --help)");
+    EXPECT_EQ(
+        MessageFor({"status", "--interval", "fast", "/mnt"}),
+        "--interval: must be a number from 0.2 to 3600, not 'fast' (see lunfs status --help)");
 }
 
 TEST(CliErrorsTest, HelpShowsValueNamesNotParserInternals) {
@@ -66,7 +67,8 @@ TEST(CliErrorsTest, HelpShowsValueNamesNotParserInternals) {
     std::unique_ptr<CLI::App> app = BuildCli(run);
     for (const char* sub : {"discover", "mount", "status", "copy", "path", "unmount"}) {
         const std::string help = app->get_subcommand(sub)->help();
-        for (const char* internal : {" INT", " TEXT", " FLOAT", " UINT", "NONNEGATIVE", ":{", " in ["}) {
+        for (const char* internal :
+             {" INT", " TEXT", " FLOAT", " UINT", "NONNEGATIVE", ":{", " in ["}) {
             EXPECT_EQ(help.find(internal), std::string::npos) << sub << ": " << internal << "\n"
                                                               << help;
         }

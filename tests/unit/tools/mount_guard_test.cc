@@ -12,8 +12,7 @@ TEST(MountGuardTest, FindsLunfsMountsInMountinfoWithEscapedNames) {
         "61 22 0:53 / /mnt/san rw,nosuid,nodev,relatime - fuse.lunfs lunfs:iqn.x rw,user_id=0\n"
         "62 22 0:54 / /mnt/my\\040disk rw - fuse.lunfs lunfs:iqn.y rw,user_id=0\n"
         "63 22 0:55 / /mnt/other rw - fuse.sshfs host: rw\n";
-    EXPECT_EQ(LunfsMountpoints(mountinfo),
-              (std::vector<std::string>{"/mnt/san", "/mnt/my disk"}));
+    EXPECT_EQ(LunfsMountpoints(mountinfo), (std::vector<std::string>{"/mnt/san", "/mnt/my disk"}));
     EXPECT_TRUE(LunfsMountpoints("").empty());
 }
 
@@ -30,7 +29,7 @@ TEST(MountGuardTest, ALunMountedElsewhereWithACacheIsRefusedUnlessBothUseNoneOrS
               "read); two lunfs daemons with a cache on one LUN serve each other's overwritten "
               "data: unmount it, or mount both with --cache none (or add --shared-lun if "
               "something above coordinates them)");
-    EXPECT_FALSE(CheckSharedLun("lun1", "naa.6001", "none", false, others).ok());  // theirs
+    EXPECT_FALSE(CheckSharedLun("lun1", "naa.6001", "none", false, others).ok());    // theirs
     EXPECT_FALSE(CheckSharedLun("x", "naa.6002", "writeback", false, others).ok());  // ours
     EXPECT_TRUE(CheckSharedLun("x", "naa.6002", "none", false, others).ok());
     EXPECT_TRUE(CheckSharedLun("x", "naa.6001", "writeback", true, others).ok());

@@ -19,8 +19,8 @@ TEST(UserInputTest, EditDistanceCountsInsertionsDeletionsReplacementsAndSwaps) {
 }
 
 TEST(UserInputTest, SuggestsTheClosestNameOnlyWhenItIsPlausiblyATypo) {
-    const std::vector<std::string> commands = {"discover", "mount", "status", "copy", "path",
-                                               "unmount"};
+    const std::vector<std::string> commands = {"discover", "mount", "status",
+                                               "copy",     "path",  "unmount"};
     EXPECT_EQ(ClosestMatch("mout", commands), "mount");
     EXPECT_EQ(ClosestMatch("stauts", commands), "status");
     EXPECT_EQ(ClosestMatch("dicsover", commands), "discover");
