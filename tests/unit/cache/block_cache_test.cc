@@ -95,6 +95,18 @@ class BlockCacheTest : public ::testing::Test {
         if (r->calls != 1 || !r->status.ok()) return {};
         return buffer;
     }
+    // A write-back cache of 1 MiB (4 shards of 256 KiB) whose dirty limit never sends a write
+    // around it, so that eviction is easy to force.
+    void StartSmallWriteBack() {
+        CacheOptions o = Options(CacheMode::kWriteBack);
+        o.capacity_bytes = 1 * kMiB;
+        o.dirty_max_bytes = 64 * kMiB;
+        Start(o);
+    }
+    // Reads a 15 MiB stream past the first MiB: every chunk that can be evicted is.
+    void EvictWhatCanGo() {
+        for (uint64_t i = 1; i < 16; ++i) ReadBytes(i * kMiB, kMiB);
+    }
     // A read while the device holds completions: the read, if it reaches the device, is completed
     // at once; what else is held stays held.
     std::vector<uint8_t> ReadHeld(uint64_t offset, uint64_t length) {
@@ -478,7 +490,7 @@ TEST_F(BlockCacheTest, ATransientlyFailedWriteBackIsRetriedAfterABackoffAndNever
     EXPECT_EQ(DeviceRequests(IoOp::kWrite), 1u);
     cache_->Tick();  // not again at once
     EXPECT_EQ(DeviceRequests(IoOp::kWrite), 1u);
-    for (uint64_t i = 1; i < 16; ++i) ReadBytes(i * kMiB, kMiB);  // pushes idle chunks out
+    EvictWhatCanGo();
     EXPECT_GT(cache_->Stats().evicted_bytes, 0u);
     EXPECT_EQ(ReadBytes(0, 64 * kKiB), a);
     clock_->Advance(std::chrono::seconds(6));
@@ -519,7 +531,7 @@ TEST_F(BlockCacheTest, BlocksTheLunRefusedKeepServingTheAcknowledgedDataAndAreNe
     Write(0, a);
     device_->FailNext(Status::Fail(EROFS, "write protected"));
     EXPECT_EQ(Flush()->status.code(), EROFS);
-    for (uint64_t i = 1; i < 16; ++i) ReadBytes(i * kMiB, kMiB);
+    EvictWhatCanGo();
     EXPECT_GT(cache_->Stats().evicted_bytes, 0u);
     EXPECT_EQ(ReadBytes(0, 64 * kKiB), a);
     std::vector<uint8_t> b = Pattern(4 * kKiB, 12);  // written again: it may go now
@@ -656,17 +668,14 @@ TEST_F(BlockCacheTest, AWriteAroundTheCacheNeverDropsAcknowledgedDataTheLunLacks
 // The same with the acknowledged data still dirty, and the chunk under eviction pressure while
 // the write around the cache is on its way.
 TEST_F(BlockCacheTest, AWriteAroundTheCacheKeepsDirtyDataItSupersedesUntilItLands) {
-    CacheOptions o = Options(CacheMode::kWriteBack);
-    o.capacity_bytes = 1 * kMiB;  // 4 shards of 256 KiB
-    o.dirty_max_bytes = 64 * kMiB;
-    Start(o);
+    StartSmallWriteBack();
     std::vector<uint8_t> acked = Pattern(64 * kKiB, 9), newer = Pattern(64 * kKiB, 10);
     Write(0, acked);
     device_->HoldCompletions(true);
     auto through = Write(0, newer, kIoWriteThrough);
     ASSERT_EQ(device_->Pending(), 1u);
     device_->HoldCompletions(false);
-    for (uint64_t i = 1; i < 16; ++i) ReadBytes(i * kMiB, kMiB);  // evicts what it can
+    EvictWhatCanGo();
     const std::vector<uint8_t> got = ReadBytes(0, 64 * kKiB);
     EXPECT_TRUE(got == acked || got == newer) << "a read fell through to the LUN's older bytes";
     device_->CompleteAll();
@@ -697,10 +706,7 @@ TEST_F(BlockCacheTest, AWriteAroundTheCacheCompletingLateKeepsNewerDataBeingWrit
 // Two flushes send a block twice: the older write-back finishing first must leave the chunk held
 // for the newer one, or the chunk is evicted and a read finds the LUN without the newer data.
 TEST_F(BlockCacheTest, AChunkStaysWhileANewerWriteBackOfItsBlocksIsStillOnItsWay) {
-    CacheOptions o = Options(CacheMode::kWriteBack);
-    o.capacity_bytes = 1 * kMiB;  // 4 shards of 256 KiB
-    o.dirty_max_bytes = 64 * kMiB;
-    Start(o);
+    StartSmallWriteBack();
     std::vector<uint8_t> older = Pattern(64 * kKiB, 3), newer = Pattern(64 * kKiB, 4);
     Write(0, older);
     device_->HoldCompletions(true);
@@ -710,7 +716,7 @@ TEST_F(BlockCacheTest, AChunkStaysWhileANewerWriteBackOfItsBlocksIsStillOnItsWay
     ASSERT_EQ(device_->Pending(), 2u);     // both write-backs of block 0's chunk are on their way
     ASSERT_TRUE(device_->CompleteNext());  // the older one lands; the newer one is still held
     device_->HoldCompletions(false);
-    for (uint64_t i = 1; i < 16; ++i) ReadBytes(i * kMiB, kMiB);  // evicts what it can
+    EvictWhatCanGo();
     EXPECT_EQ(ReadBytes(0, 64 * kKiB), newer) << "a read found the LUN before the newer copy";
     device_->CompleteAll();
     EXPECT_EQ(Stored(0, 64 * kKiB), newer);
@@ -718,13 +724,10 @@ TEST_F(BlockCacheTest, AChunkStaysWhileANewerWriteBackOfItsBlocksIsStillOnItsWay
 }
 
 TEST_F(BlockCacheTest, MemoryStaysWithinCapacityAndDirtyBlocksAreNeverDropped) {
-    CacheOptions o = Options(CacheMode::kWriteBack);
-    o.capacity_bytes = 1 * kMiB;  // 4 shards of 256 KiB
-    o.dirty_max_bytes = 64 * kMiB;
-    Start(o);
+    StartSmallWriteBack();
     std::vector<uint8_t> dirty = Pattern(64 * kKiB, 9);
     Write(0, dirty);
-    for (uint64_t i = 1; i < 16; ++i) ReadBytes(i * kMiB, kMiB);  // a stream loaded ahead
+    EvictWhatCanGo();
     EXPECT_LE(cache_->Stats().cached_bytes, 1 * kMiB);
     EXPECT_GT(cache_->Stats().evicted_bytes, 0u);
     EXPECT_EQ(ReadBytes(0, 64 * kKiB), dirty);  // still in memory: never written back
