@@ -84,10 +84,7 @@ void LunFs::Hand(BlockDevice& dev, IoRequest io, fuse_req_t req) {
         done(std::move(s));
         Ended();
     };
-    {
-        std::lock_guard lock(in_flight_mu_);
-        ++in_flight_;
-    }
+    in_flight_.fetch_add(1);
     handed_off = true;
     try {
         dev.Submit(std::move(io));
@@ -101,18 +98,16 @@ void LunFs::Hand(BlockDevice& dev, IoRequest io, fuse_req_t req) {
 }
 
 void LunFs::Ended() {
-    std::lock_guard lock(in_flight_mu_);
-    if (--in_flight_ == 0) idle_.notify_all();
+    if (in_flight_.fetch_sub(1) != 1) return;
+    std::lock_guard lock(idle_mu_);  // a waiter checks the count under it: no lost wake-up
+    idle_.notify_all();
 }
 
-uint64_t LunFs::InFlight() const {
-    std::lock_guard lock(in_flight_mu_);
-    return in_flight_;
-}
+uint64_t LunFs::InFlight() const { return in_flight_.load(); }
 
 bool LunFs::WaitIdle(std::chrono::milliseconds limit) {
-    std::unique_lock lock(in_flight_mu_);
-    return idle_.wait_for(lock, limit, [&] { return in_flight_ == 0; });
+    std::unique_lock lock(idle_mu_);
+    return idle_.wait_for(lock, limit, [&] { return in_flight_.load() == 0; });
 }
 
 LunFs::LunFs(std::vector<LunFile> luns, std::vector<ControlFile> control, FsOptions options)

@@ -13,6 +13,7 @@
 #define FUSE_USE_VERSION 312
 #include <fuse_lowlevel.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -105,9 +106,10 @@ class LunFs {
     std::map<uint64_t, std::shared_ptr<const std::string>> handles_;  // guarded by handles_mu_
     uint64_t next_handle_ = 1;                                        // guarded by handles_mu_
 
-    mutable std::mutex in_flight_mu_;
+    // Counted without a lock on every request; idle_mu_ is taken only to wake a waiter.
+    std::atomic<uint64_t> in_flight_{0};
+    std::mutex idle_mu_;
     std::condition_variable idle_;
-    uint64_t in_flight_ = 0;  // guarded by in_flight_mu_
 
     // Open LUN files. fi->fh holds the open flags in its low 32 bits (flush and release get no
     // flags; static_cast<int>(fh) is them) and the handle's key here above them. Each handle
