@@ -21,8 +21,10 @@ struct MultipathDevice::Parent {
     // is sent once its writes have completed, and the request completes with it. Guarded by mu_.
     bool sync_after = false;
     // Writes: (slot, logins_ of that slot) for every extent that failed on a path, whose first
-    // copy may still reach the target until that path has logged in again. Guarded by mu_.
+    // copy may still reach the target until that path has logged in again, and the number of
+    // the fence that covers them all (rule 5). Guarded by mu_.
     std::vector<std::pair<size_t, uint64_t>> fences;
+    uint64_t fence_need = 0;
     // Reads and writes split over several paths: their number among such requests (0 for
     // others), when the split happened and, per path of the split, when its last extent
     // completed (for PathSlot::Balance). Only a request that ran alone says how its paths
@@ -44,6 +46,7 @@ struct MultipathDevice::Parent {
 struct MultipathDevice::Fenced {
     RangeLock::Ticket ticket;
     std::vector<std::pair<size_t, uint64_t>> fences;
+    uint64_t need;
     TimePoint until;
 };
 
@@ -122,7 +125,8 @@ uint32_t DiscardBytes(const LunInfo& info, std::optional<CommandKind> kind) {
 }  // namespace
 
 MultipathDevice::MultipathDevice(std::vector<std::shared_ptr<PathIo>> paths, EngineOptions options,
-                                 std::shared_ptr<Clock> clock, std::shared_ptr<Executor> executor)
+                                 std::shared_ptr<Clock> clock, std::shared_ptr<Executor> executor,
+                                 std::shared_ptr<Fencer> fencer)
     : info_(paths.front()->info()),
       options_(options),
       extent_bytes_(ExtentBytes(info_, options.max_extent_bytes)),
@@ -132,6 +136,7 @@ MultipathDevice::MultipathDevice(std::vector<std::shared_ptr<PathIo>> paths, Eng
       discard_extent_bytes_(DiscardBytes(info_, discard_kind_)),
       clock_(std::move(clock)),
       executor_(std::move(executor)),
+      fencer_(std::move(fencer)),
       picker_(WithBlockSize(options.picker, info_.capacity.block_size)) {
     {
         std::lock_guard lock(mu_);
@@ -145,8 +150,10 @@ MultipathDevice::~MultipathDevice() {
     ticker_.reset();
     std::vector<std::shared_ptr<PathIo>> paths;
     {
-        std::lock_guard lock(mu_);
+        std::unique_lock lock(mu_);
         shutting_down_ = true;
+        // Its answer calls back into this object.
+        fence_cv_.wait(lock, [&] { return !fence_running_; });
         for (PathSlot& slot : slots_) {
             if (!slot.io) continue;
             slot.io->SetStateListener(nullptr);
@@ -437,6 +444,7 @@ void MultipathDevice::OnDone(uint64_t id, Status status) {
         });
     }
     Complete(finished);
+    MaybeFence();
 }
 
 void MultipathDevice::OnDoneLocked(Extent e, Status status, std::optional<Extent>& retry,
@@ -465,6 +473,10 @@ void MultipathDevice::OnDoneLocked(Extent e, Status status, std::optional<Extent
             MarkDownLocked(e.slot, status.message(), now);
             if (ChangesBlocks(e.kind)) {
                 e.parent->fences.emplace_back(e.slot, logins_[e.slot]);
+                // The session has been torn down before this callback (rule 1): any fence that
+                // starts from now on covers it.
+                e.parent->fence_need = fence_started_ + 1;
+                fence_needed_ = std::max(fence_needed_, e.parent->fence_need);
             }
         }
         if (status.retryable() && e.attempts < options_.max_attempts && !shutting_down_) {
@@ -533,10 +545,10 @@ void MultipathDevice::Complete(const std::vector<std::shared_ptr<Parent>>& paren
             {
                 std::lock_guard lock(mu_);
                 const TimePoint now = clock_->Now();
-                std::erase_if(p->fences,
-                              [&](const auto& f) { return logins_[f.first] > f.second; });
-                if (!p->fences.empty() && !shutting_down_) {
-                    fenced_.push_back({*p->ticket, p->fences, now + options_.fence_timeout});
+                const TimePoint until = now + options_.fence_timeout;
+                if (!p->fences.empty() && !shutting_down_ &&
+                    StillFencedLocked(p->fences, p->fence_need, until, now)) {
+                    fenced_.push_back({*p->ticket, p->fences, p->fence_need, until});
                     fenced = true;
                 }
             }
@@ -565,13 +577,90 @@ bool MultipathDevice::SyncAfter(const std::shared_ptr<Parent>& p) {
     return true;
 }
 
+bool MultipathDevice::StillFencedLocked(std::vector<std::pair<size_t, uint64_t>>& fences,
+                                        uint64_t need, TimePoint until, TimePoint now) const {
+    std::erase_if(fences, [&](const auto& x) { return logins_[x.first] > x.second; });
+    const bool timed_over = fences.empty() || now >= until;
+    const bool confirmed = need <= fence_done_;
+    switch (fencer_ ? fencer_->mode() : FenceMode::kTimed) {
+        case FenceMode::kReservation:
+            return !confirmed;
+        case FenceMode::kReset:
+            return !(confirmed && timed_over);
+        case FenceMode::kTimed:
+            break;
+    }
+    return !timed_over;
+}
+
 void MultipathDevice::UnfenceLocked(TimePoint now, std::vector<RangeLock::Ticket>& release) {
     std::erase_if(fenced_, [&](Fenced& f) {
-        std::erase_if(f.fences, [&](const auto& x) { return logins_[x.first] > x.second; });
-        if (!f.fences.empty() && now < f.until) return false;
+        if (StillFencedLocked(f.fences, f.need, f.until, now)) return false;
         release.push_back(f.ticket);
         return true;
     });
+}
+
+void MultipathDevice::MaybeFence() {
+    if (!fencer_) return;
+    uint64_t number;
+    {
+        std::lock_guard lock(mu_);
+        const TimePoint now = clock_->Now();
+        if (fence_running_ || shutting_down_ || fence_needed_ <= fence_done_ ||
+            now < fence_retry_at_ || fencer_->mode() == FenceMode::kTimed) {
+            return;
+        }
+        fence_running_ = true;
+        number = ++fence_started_;
+        fence_started_at_ = now;
+    }
+    fencer_->Fence([this, number](Status s) { OnFenced(number, std::move(s)); });
+}
+
+void MultipathDevice::OnFenced(uint64_t number, Status status) {
+    // Counted like posted work: the destructor, released by fence_running_ below, still waits
+    // for the rest of this call.
+    {
+        std::lock_guard lock(posted_mu_);
+        ++posted_;
+    }
+    struct Done {
+        MultipathDevice* self;
+        ~Done() {
+            std::lock_guard lock(self->posted_mu_);
+            if (--self->posted_ == 0) self->posted_cv_.notify_all();
+        }
+    } done{this};
+    std::vector<RangeLock::Ticket> unfenced;
+    {
+        std::lock_guard lock(mu_);
+        const TimePoint now = clock_->Now();
+        const auto ms =
+            std::chrono::duration_cast<std::chrono::milliseconds>(now - fence_started_at_).count();
+        if (status.ok()) {
+            fence_done_ = number;
+            ++fences_confirmed_;
+            fence_backoff_ = Duration{};
+            spdlog::info("fence {} confirmed by the target in {} ms ({})", number, ms,
+                         FenceModeName(fencer_->mode()));
+        } else {
+            ++fence_failures_;
+            fence_backoff_ =
+                std::clamp(fence_backoff_ * 2, options_.fence_retry_min, options_.fence_retry_max);
+            fence_retry_at_ = now + fence_backoff_;
+            spdlog::warn(
+                "fence {} not confirmed after {} ms: {}; newer writes to its bytes wait, "
+                "trying again in {} ms",
+                number, ms, status.message(),
+                std::chrono::duration_cast<std::chrono::milliseconds>(fence_backoff_).count());
+        }
+        UnfenceLocked(now, unfenced);
+        fence_running_ = false;
+        fence_cv_.notify_all();
+    }
+    Release(unfenced);
+    if (status.ok()) MaybeFence();  // a failure is retried by Tick once its delay is over
 }
 
 void MultipathDevice::Release(const std::vector<RangeLock::Ticket>& tickets) {
@@ -700,6 +789,7 @@ void MultipathDevice::Tick() {
     for (auto& io : reset) io->Reset("a command overran its deadline");
     SendAll(std::move(send));
     Complete(finished);
+    MaybeFence();
     drop.clear();  // closes removed paths, here on the ticker thread, never on a path's own
 }
 
@@ -731,6 +821,11 @@ LunStats MultipathDevice::Stats() const {
     out.requests = requests_;
     out.failed_requests = failed_requests_;
     out.queued_extents = waiting_.size();
+    out.fence_mode = FenceModeName(fencer_ ? fencer_->mode() : FenceMode::kTimed);
+    out.fence_why = fencer_ ? fencer_->why() : "no fencer";
+    out.fences = fences_confirmed_;
+    out.fence_failures = fence_failures_;
+    out.fenced_ranges = static_cast<uint32_t>(fenced_.size());
     for (const PathSlot& s : slots_) {
         if (!s.io) continue;
         PathStats p;

@@ -25,8 +25,10 @@
 //      aborts whatever of the old one it still held before A carries new commands;
 //   5. bytes of the first copy may still be on their way below the socket (a queue of the link,
 //      a qdisc) or held by the target: a write whose extent failed on path A keeps its range
-//      fenced after it completes, so a newer overlapping write waits until A has logged in again
-//      (its new login travelled behind whatever was still queued) or fence_timeout has passed.
+//      fenced after it completes, so a newer overlapping write waits until the Fencer had the
+//      target confirm that nothing of A's failed session can still execute (engine/fencer.h);
+//      without a fencer the target can confirm, until A has logged in again (its new login
+//      travelled behind whatever was still queued) or fence_timeout has passed.
 // See docs/ghost-writes.md.
 //
 // Durable writes (kIoDurable: O_SYNC, O_DSYNC) go out with FUA where the LUN honours it; on a LUN
@@ -57,6 +59,7 @@
 #include "engine/executor.h"
 #include "engine/path_slot.h"
 #include "engine/picker.h"
+#include "paths/fencer.h"
 #include "paths/path_io.h"
 
 namespace lunfs {
@@ -78,7 +81,9 @@ struct EngineOptions {
     Duration stable_window = 2s;       // a returning path rejoins after this...
     Duration stable_window_max = 60s;  // ...doubled per recent failure, up to this
     Duration damping_memory = 120s;    // how long a failure counts as recent
-    Duration fence_timeout = 3s;       // rule 5 above: the longest a fenced range stays fenced
+    Duration fence_timeout = 3s;  // rule 5 above, timed fence: the longest a range stays fenced
+    Duration fence_retry_min = 100ms;  // a fence the target did not confirm is tried again after
+    Duration fence_retry_max = 2s;     //   this, doubled per failure up to this
     // SYNCHRONIZE CACHE's deadline: a target with a large cache takes as long as draining it
     // takes; a path that died meanwhile is found by its own health checks.
     Duration sync_deadline = 120s;
@@ -107,6 +112,11 @@ struct LunStats {
     uint64_t requests = 0;
     uint64_t failed_requests = 0;
     uint64_t queued_extents = 0;  // waiting for a live path or a retry delay
+    std::string fence_mode;       // FenceModeName
+    std::string fence_why;
+    uint64_t fences = 0;          // fences the target confirmed
+    uint64_t fence_failures = 0;  // fences tried and not confirmed (each retried)
+    uint32_t fenced_ranges = 0;   // completed writes whose range waits for a fence now
     std::vector<PathStats> paths;
 };
 
@@ -115,8 +125,11 @@ class MultipathDevice final : public BlockDevice {
     // `paths` must be up and reach one LUN (same identity); the first one's LunInfo is used. The
     // device owns its paths' use: it closes them when it is destroyed, after which no callback
     // of theirs reaches it.
+    // `fencer`: how failed sessions are fenced (engine/fencer.h); none is the timed fence. The
+    // destructor waits for a fence in progress to be answered.
     MultipathDevice(std::vector<std::shared_ptr<PathIo>> paths, EngineOptions options,
-                    std::shared_ptr<Clock> clock, std::shared_ptr<Executor> executor);
+                    std::shared_ptr<Clock> clock, std::shared_ptr<Executor> executor,
+                    std::shared_ptr<Fencer> fencer = nullptr);
     ~MultipathDevice() override;
 
     uint64_t Capacity() const override { return info_.capacity.Bytes(); }
@@ -178,8 +191,16 @@ class MultipathDevice final : public BlockDevice {
     // A durable write whose writes completed on a LUN with a write cache and no FUA: sends its
     // SYNCHRONIZE CACHE instead of completing it, and says so.
     bool SyncAfter(const std::shared_ptr<Parent>& parent);
+    // Whether a write whose extents failed on `fences` (slot, logins_ then), needing the fence
+    // numbered `need`, still keeps its range locked at `now` (timed part: until `until`). Drops
+    // the fences of paths that logged in again. Requires mu_.
+    bool StillFencedLocked(std::vector<std::pair<size_t, uint64_t>>& fences, uint64_t need,
+                           TimePoint until, TimePoint now) const;
     // Takes the tickets of fenced writes whose fences are gone (rule 5). Requires mu_.
     void UnfenceLocked(TimePoint now, std::vector<RangeLock::Ticket>& release);
+    // Starts a fence when one is needed, none is running and no retry delay is pending.
+    void MaybeFence();
+    void OnFenced(uint64_t number, Status status);
     void Release(const std::vector<RangeLock::Ticket>& tickets);
     // Posts work to the executor, counted so that the destructor can wait for it.
     void Post(std::function<void()> work);
@@ -192,6 +213,7 @@ class MultipathDevice final : public BlockDevice {
     const uint32_t discard_extent_bytes_;
     std::shared_ptr<Clock> clock_;
     std::shared_ptr<Executor> executor_;
+    const std::shared_ptr<Fencer> fencer_;  // none: the timed fence
     RangeLock write_order_;
 
     mutable std::mutex mu_;
@@ -210,6 +232,14 @@ class MultipathDevice final : public BlockDevice {
     uint64_t splits_ = 0;
     uint32_t splits_in_flight_ = 0;
     bool shutting_down_ = false;  // guarded by mu_: nothing is re-sent
+    // Fences, numbered from 1 in the order they start; a write fenced after an extent failed
+    // needs one that started after the failure. Guarded by mu_.
+    uint64_t fence_started_ = 0, fence_done_ = 0, fence_needed_ = 0;
+    uint64_t fences_confirmed_ = 0, fence_failures_ = 0;
+    bool fence_running_ = false;
+    TimePoint fence_started_at_{}, fence_retry_at_{};
+    Duration fence_backoff_{};
+    std::condition_variable fence_cv_;  // fence_running_ became false
 
     std::mutex posted_mu_;
     std::condition_variable posted_cv_;

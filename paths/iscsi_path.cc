@@ -23,6 +23,7 @@
 #include <string>
 #include <utility>
 
+#include "core/iov.h"
 #include "paths/scsi_status.h"
 
 namespace lunfs {
@@ -43,6 +44,9 @@ constexpr int kLogoutTimeoutS = 3;
 
 // The probe's steps, in order (see SendProbe).
 enum ProbeStep : int {
+    // First: under a Write Exclusive - Registrants Only reservation, targets refuse some of the
+    // probe's commands (tgtd: MODE SENSE) to a session that has not registered.
+    kProbeRegister,  // only with reservation keys
     kProbeInquiry,
     kProbeSerial,
     kProbeIdentification,
@@ -160,7 +164,9 @@ void IscsiPath::Guarded(const char* where, Body&& body) noexcept {
 }
 
 IscsiPath::IscsiPath(IscsiPathOptions options)
-    : options_(std::move(options)), name_(options_.url.ToString()) {}
+    : options_(std::move(options)),
+      name_(options_.url.ToString()),
+      keys_(options_.reservation_keys) {}
 
 Result<std::shared_ptr<IscsiPath>> IscsiPath::Open(IscsiPathOptions options) {
     Result<std::string> portal = NumericPortal(options.url);
@@ -231,7 +237,8 @@ bool IscsiPath::SendFromSubmitter(PathCommand& command) {
         if (stop_ || reset_ || !submitted_.empty()) return false;
     }
     if (state_ != PathState::kUp || !ctx_ || failure_ || !pending_.empty() ||
-        in_flight_ >= options_.queue_depth) {
+        in_flight_ >= options_.queue_depth || lun_reset_in_flight_ ||
+        command.kind == CommandKind::kLunReset) {
         return false;
     }
     t_submitter_sending = true;
@@ -316,14 +323,21 @@ void IscsiPath::Run() {
         DeliverDeferred();
         bool stop;
         std::optional<std::string> reset;
+        std::function<void(Status)> register_done;
         {
             std::lock_guard lock(mu_);
             stop = stop_;
             reset.swap(reset_);
             for (auto& c : submitted_) pending_.push_back(std::move(c));
             submitted_.clear();
+            if (new_keys_) {
+                keys_ = std::move(new_keys_);
+                new_keys_.reset();
+                register_done = std::move(new_keys_done_);
+            }
         }
         if (stop) break;
+        if (register_done) RegisterNow(std::exchange(register_done, nullptr));
         if (reset && ctx_ && state_ == PathState::kUp) {
             Fail(Status::Retryable(ETIMEDOUT, *reset, Scope::kPath));
             HandleFailure();
@@ -474,7 +488,7 @@ void IscsiPath::OnLoggedIn(iscsi_context* ctx, int status, void*, void* self_ptr
             return;
         }
         iscsi_set_timeout(ctx, self->options_.command_timeout_s);
-        self->SendProbe(kProbeInquiry);
+        self->SendProbe(kProbeRegister);
     });
 }
 
@@ -514,6 +528,10 @@ void IscsiPath::SendProbe(int step, int allocation) {
                                           SCSI_MODEPAGE_CACHING, 0, kModeSenseLength, OnProbeDone,
                                           this);
             break;
+        case kProbeRegister:
+            if (!keys_) return SendProbe(step + 1);
+            task = SendRegister(OnProbeDone, this);
+            break;
         default: {
             info_.identity = LunIdentity(info_.designators, info_.serial);
             if (opened_ && info_.identity != identity_) {
@@ -548,8 +566,11 @@ void IscsiPath::OnProbeDone(iscsi_context*, int status, void* data, void* self_p
 
 void IscsiPath::ProbeDone(int status, scsi_task* task) {
     const int step = probe_step_;
-    // Optional: VPD pages, and MODE SENSE, whose refusal leaves the strict defaults.
+    // Optional: VPD pages, and MODE SENSE, whose refusal leaves the strict defaults (a LUN
+    // another initiator reserved may refuse it with RESERVATION CONFLICT).
     const bool optional = IsVpdStep(step) || step == kProbeCaching;
+    const bool refused =
+        status == SCSI_STATUS_CHECK_CONDITION || status == SCSI_STATUS_RESERVATION_CONFLICT;
     Status s = ClassifyScsi(static_cast<uint32_t>(status), task ? SenseOf(task) : Sense{},
                             fmt::format("{}: probe step {}", name_, step));
     Bytes answer;
@@ -564,7 +585,7 @@ void IscsiPath::ProbeDone(int status, scsi_task* task) {
         return;
     }
     if (s.ok() && task) s = TakeProbeAnswer(step, answer);
-    if (!s.ok() && !(optional && status == SCSI_STATUS_CHECK_CONDITION)) {
+    if (!s.ok() && !(optional && refused)) {
         Fail(std::move(s));
         return;
     }
@@ -642,12 +663,14 @@ void IscsiPath::CheckHealth(Clock::time_point now) {
     }
     if (health_check_in_flight_ || now - last_activity_ < options_.health_interval) return;
     health_check_in_flight_ = true;
-    PathCommand check{CommandKind::kTestUnitReady, 0, 0, {}, [this](Status s) {
-                          health_check_in_flight_ = false;
-                          if (!s.ok() && s.scope() != Scope::kPath) {
-                              spdlog::debug("{}: health check: {}", name_, s.message());
-                          }
-                      }};
+    PathCommand check;
+    check.kind = CommandKind::kTestUnitReady;
+    check.done = [this](Status s) {
+        health_check_in_flight_ = false;
+        if (!s.ok() && s.scope() != Scope::kPath) {
+            spdlog::debug("{}: health check: {}", name_, s.message());
+        }
+    };
     iscsi_set_timeout(ctx_, options_.health_timeout_s);
     Issue(std::move(check));
     if (ctx_) iscsi_set_timeout(ctx_, options_.command_timeout_s);
@@ -655,6 +678,10 @@ void IscsiPath::CheckHealth(Clock::time_point now) {
 
 void IscsiPath::IssuePending() {
     while (!pending_.empty() && in_flight_ < options_.queue_depth && ctx_ && !failure_) {
+        // A LOGICAL UNIT RESET goes out alone: the target would abort this session's commands
+        // queued beside it without answering them.
+        if (lun_reset_in_flight_) break;
+        if (pending_.front().kind == CommandKind::kLunReset && in_flight_ > 0) break;
         PathCommand command = std::move(pending_.front());
         pending_.pop_front();
         Issue(std::move(command));
@@ -695,6 +722,36 @@ void IscsiPath::Issue(PathCommand command) {
             t = iscsi_writesame16_task(ctx_, lun, c.lba, zero_block_.data(),
                                        info_.capacity.block_size, c.blocks, 0, 1, 0, 0,
                                        OnCommandDone, task);
+            break;
+        case CommandKind::kReserveIn: {
+            size_t room = 0;
+            for (const iovec& v : c.iov) room += v.iov_len;
+            t = iscsi_persistent_reserve_in_task(
+                ctx_, lun, c.reservation.action,
+                static_cast<uint16_t>(std::min<size_t>(room, 0xffff)), OnCommandDone, task);
+            break;
+        }
+        case CommandKind::kReserveOut: {
+            scsi_persistent_reserve_out_basic params{};
+            params.reservation_key = c.reservation.key;
+            params.service_action_reservation_key = c.reservation.sa_key;
+            t = iscsi_persistent_reserve_out_task(ctx_, lun, c.reservation.action,
+                                                  SCSI_PERSISTENT_RESERVE_SCOPE_LU,
+                                                  c.reservation.type, &params, OnCommandDone, task);
+            break;
+        }
+        case CommandKind::kLunReset:
+            // Not iscsi_task_mgmt_lun_reset_async: that one also cancels this context's commands
+            // on this side, which the reset's answer is meant to wait for.
+            if (iscsi_task_mgmt_async(ctx_, lun, ISCSI_TM_LUN_RESET, 0xffffffff, 0, OnLunResetDone,
+                                      task) == 0) {
+                lun_reset_in_flight_ = true;
+                ++in_flight_;
+                counters_.in_flight++;
+                unsent_writes_ += 1;
+                last_activity_ = Clock::now();
+                return;
+            }
             break;
     }
     last_activity_ = Clock::now();
@@ -795,11 +852,91 @@ void IscsiPath::CommandDone(int status, scsi_task* st, PathCommand& c) {
             case CommandKind::kWriteSameUnmap:
                 counters_.discards++;
                 break;
+            case CommandKind::kReserveIn:
+                if (st && st->datain.data && st->datain.size > 0) {
+                    uint64_t room = 0;
+                    for (const iovec& v : c.iov) room += v.iov_len;
+                    CopyToIov(c.iov, 0, st->datain.data,
+                              std::min<uint64_t>(room, static_cast<uint64_t>(st->datain.size)));
+                }
+                break;
+            case CommandKind::kReserveOut:
+            case CommandKind::kLunReset:
+                break;
         }
     } else {
         counters_.failures++;
     }
     Deliver(c.done, std::move(s));
+}
+
+void IscsiPath::OnLunResetDone(iscsi_context*, int status, void* data, void* task_ptr) {
+    std::unique_ptr<Task> task(static_cast<Task*>(task_ptr));
+    IscsiPath* self = task->path;
+    self->Guarded("a LOGICAL UNIT RESET's completion", [&] {
+        self->lun_reset_in_flight_ = false;
+        --self->in_flight_;
+        self->counters_.in_flight--;
+        self->last_activity_ = Clock::now();
+        Status s;
+        if (status != SCSI_STATUS_GOOD || !data) {
+            s = ClassifyScsi(static_cast<uint32_t>(status), Sense{},
+                             fmt::format("{}: LOGICAL UNIT RESET", self->name_));
+            if (s.ok()) s = Status::Fail(EIO, self->name_ + ": LOGICAL UNIT RESET: no answer");
+        } else if (const uint32_t response = *static_cast<uint32_t*>(data); response != 0) {
+            // RFC 7143 11.6.1: 0 is "function complete"; 5 "not supported", 6 "authorization
+            // failed", 255 "rejected".
+            s = Status::Fail(response == 5 ? EOPNOTSUPP : EIO,
+                             fmt::format("{}: LOGICAL UNIT RESET answered with response {}",
+                                         self->name_, response));
+        }
+        if (!s.ok()) self->counters_.failures++;
+        self->Deliver(task->command.done, std::move(s));
+    });
+}
+
+scsi_task* IscsiPath::SendRegister(void (*cb)(iscsi_context*, int, void*, void*),
+                                   void* private_data) {
+    const uint64_t key = keys_->Claim();
+    // Published before it reaches the target: whoever reads the target's keys and then the live
+    // ones never takes this session's key for a stale one.
+    key_.store(key);
+    scsi_persistent_reserve_out_basic params{};
+    params.service_action_reservation_key = key;
+    return iscsi_persistent_reserve_out_task(ctx_, options_.url.lun, reserve::kRegisterIgnoringKey,
+                                             SCSI_PERSISTENT_RESERVE_SCOPE_LU, 0, &params, cb,
+                                             private_data);
+}
+
+void IscsiPath::UseReservationKeys(std::shared_ptr<ReservationKeys> keys,
+                                   std::function<void(Status)> done) {
+    {
+        std::lock_guard lock(mu_);
+        new_keys_ = std::move(keys);
+        new_keys_done_ = std::move(done);
+    }
+    Wake();
+}
+
+void IscsiPath::RegisterNow(std::function<void(Status)> done) {
+    if (state_ != PathState::kUp || !ctx_ || failure_) {
+        Guarded("a registration's completion", [&] { done(Status::Ok()); });
+        return;
+    }
+    auto* task = new Task{this, PathCommand{}};
+    task->command.kind = CommandKind::kReserveOut;
+    task->command.done = std::move(done);
+    if (!SendRegister(OnCommandDone, task)) {
+        Status s = Status::Retryable(
+            EIO, fmt::format("{}: cannot queue REGISTER: {}", name_, iscsi_get_error(ctx_)),
+            Scope::kPath);
+        Deliver(task->command.done, std::move(s));
+        delete task;
+        return;
+    }
+    ++in_flight_;
+    counters_.in_flight++;
+    unsent_writes_ += 2;
 }
 
 void IscsiPath::Fail(Status status) {
@@ -816,6 +953,7 @@ void IscsiPath::HandleFailure() {
     }
     DeliverDeferred();
     health_check_in_flight_ = false;
+    lun_reset_in_flight_ = false;
     if (!opened_) {
         SetState(PathState::kDown);
         OpenFinished(why);
@@ -836,6 +974,9 @@ void IscsiPath::HandleFailure() {
 void IscsiPath::TearDown() {
     if (!ctx_) return;
     tearing_down_ = true;
+    // The session's registration stays on the target until someone preempts it: from now on its
+    // key is stale (paths/target_fence.h).
+    if (const uint64_t key = key_.exchange(0); key != 0 && keys_) keys_->Retire(key);
     iscsi_context* ctx = ctx_;
     ctx_ = nullptr;
     if (const int fd = iscsi_get_fd(ctx); fd >= 0) {

@@ -44,6 +44,7 @@
 #include "core/status.h"
 #include "paths/iscsi_url.h"
 #include "paths/path_io.h"
+#include "paths/reservation.h"
 
 struct iscsi_context;
 struct scsi_task;
@@ -71,14 +72,17 @@ struct IscsiPathOptions {
     int health_timeout_s = 3;                         // a check's own timeout
     std::chrono::milliseconds reconnect_min{250};     // first backoff after a failure
     std::chrono::milliseconds reconnect_max{8000};    // backoff doubles up to this
+    // Set: every login registers a fresh key from it before anything else (see
+    // UseReservationKeys for a path opened without).
+    std::shared_ptr<ReservationKeys> reservation_keys;
 };
 
 class IscsiPath final : public PathIo {
   public:
-    // Connects, logs in, and reads INQUIRY (standard, VPD 0x80, 0x83, 0xB0, 0xB2), READ
-    // CAPACITY(16) and MODE SENSE(10) of the caching page (a target that refuses it leaves
-    // LunInfo's strict write_cache/fua defaults). Returns a path in state kUp, or one line saying
-    // why there is none.
+    // Connects, logs in, registers (with reservation_keys), and reads INQUIRY (standard, VPD 0x80,
+    // 0x83, 0xB0, 0xB2), READ CAPACITY(16) and MODE SENSE(10) of the caching page (a target that
+    // refuses it leaves LunInfo's strict write_cache/fua defaults). Returns a path in state kUp, or
+    // one line saying why there is none.
     static Result<std::shared_ptr<IscsiPath>> Open(IscsiPathOptions options);
 
     // Logs out and fails whatever is still queued. Must not run on the path's own thread.
@@ -88,9 +92,18 @@ class IscsiPath final : public PathIo {
     PathState state() const override { return state_.load(); }
     const LunInfo& info() const override { return info_; }
     const std::string& name() const override { return name_; }
+    const IscsiUrl& url() const { return options_.url; }
     const PathCounters& counters() const override { return counters_; }
     void SetStateListener(StateListener listener) override;
     void Reset(std::string reason) override;
+    uint64_t ReservationKey() const override { return key_.load(); }
+
+    // From now on every login registers a fresh key from `keys` (REGISTER AND IGNORE EXISTING
+    // KEY) before the path goes up, and a session that ends retires its key. The session that is
+    // up now registers one at once; `done` runs on the path's thread when it has, or at once when
+    // no session is up (the next login registers). Thread-safe; call it once.
+    void UseReservationKeys(std::shared_ptr<ReservationKeys> keys,
+                            std::function<void(Status)> done);
 
   private:
     struct Task;
@@ -122,6 +135,11 @@ class IscsiPath final : public PathIo {
     void DeliverDeferred();
     void Wake();
     static void OnCommandDone(iscsi_context* ctx, int status, void* data, void* task);
+    static void OnLunResetDone(iscsi_context* ctx, int status, void* data, void* task);
+    // Claims a key, publishes it as key_ and sends REGISTER AND IGNORE EXISTING KEY for it;
+    // `done` gets the answer. False when the command could not be queued.
+    scsi_task* SendRegister(void (*cb)(iscsi_context*, int, void*, void*), void* private_data);
+    void RegisterNow(std::function<void(Status)> done);
     void CommandDone(int status, scsi_task* st, PathCommand& command);
     // Runs `body` (a callback's work) so that no exception leaves it: one that does is logged and
     // fails the path. Every callback from libiscsi and every `done` the path calls go through it.
@@ -152,6 +170,9 @@ class IscsiPath final : public PathIo {
     std::optional<std::string> reset_;   // guarded by mu_: Reset() asked for it
     StateListener listener_;             // guarded by mu_
     std::condition_variable open_cv_;
+    // Guarded by mu_: UseReservationKeys() asked for them, for the path's thread to take.
+    std::shared_ptr<ReservationKeys> new_keys_;
+    std::function<void(Status)> new_keys_done_;
 
     // Guards everything below. The path's thread holds it except while it waits in poll().
     std::mutex ctx_mu_;
@@ -185,8 +206,11 @@ class IscsiPath final : public PathIo {
     using ScsiTaskPtr = std::unique_ptr<scsi_task, void (*)(scsi_task*)>;
     // Tasks that completed after failure_ was recorded: freed only once the context is gone.
     std::vector<ScsiTaskPtr> held_tasks_;
-    bool logout_done_ = false;   // LogOut()'s logout was called back
-    bool tearing_down_ = false;  // inside iscsi_destroy_context()
+    bool logout_done_ = false;               // LogOut()'s logout was called back
+    bool tearing_down_ = false;              // inside iscsi_destroy_context()
+    std::shared_ptr<ReservationKeys> keys_;  // registers a key at every login when set
+    std::atomic<uint64_t> key_{0};           // the current session's; written by the thread
+    bool lun_reset_in_flight_ = false;       // later commands wait for its answer
     int probe_step_ = 0;
     int probe_allocation_ = 0;  // the allocation length of the probe's VPD INQUIRY
     std::chrono::steady_clock::time_point login_deadline_;

@@ -16,6 +16,12 @@ const char* CommandKindName(CommandKind kind) {
             return "UNMAP";
         case CommandKind::kWriteSameUnmap:
             return "WRITE SAME(16) with UNMAP";
+        case CommandKind::kReserveIn:
+            return "PERSISTENT RESERVE IN";
+        case CommandKind::kReserveOut:
+            return "PERSISTENT RESERVE OUT";
+        case CommandKind::kLunReset:
+            return "LOGICAL UNIT RESET";
     }
     return "?";
 }

@@ -38,6 +38,16 @@ enum class CommandKind : uint8_t {
     kTestUnitReady,   // TEST UNIT READY
     kUnmap,           // UNMAP of the blocks
     kWriteSameUnmap,  // WRITE SAME(16) of zeros over the blocks, with the UNMAP bit
+    // PERSISTENT RESERVE IN (`reservation.action`: READ KEYS, READ RESERVATION, REPORT
+    // CAPABILITIES); the answer lands in `iov` (at most 64 KiB).
+    kReserveIn,
+    // PERSISTENT RESERVE OUT, scope LU: `reservation` says which service action, type and keys.
+    kReserveOut,
+    // LOGICAL UNIT RESET task management function. The path sends it only when nothing else is
+    // in flight on its session, and holds later commands until it is answered: a target aborts
+    // queued commands of every session of the LUN, and answers only once its backend finished
+    // what it had started.
+    kLunReset,
 };
 
 const char* CommandKindName(CommandKind kind);
@@ -56,6 +66,13 @@ struct PathCommand {
     // kWrite: Force Unit Access, the data is on stable storage before the target answers GOOD.
     // Only set where LunInfo::fua says the LUN honours it.
     bool fua = false;
+    // kReserveIn / kReserveOut (SPC-4 6.15, 6.16).
+    struct Reservation {
+        uint8_t action = 0;   // service action
+        uint8_t type = 0;     // reservation type (RESERVE, RELEASE, PREEMPT)
+        uint64_t key = 0;     // RESERVATION KEY: the sender's own registered key
+        uint64_t sa_key = 0;  // SERVICE ACTION RESERVATION KEY
+    } reservation{};
 };
 
 enum class PathState : uint8_t {
@@ -102,6 +119,11 @@ class PathIo {
     // retryable kPath-scope status, and by the time those callbacks run no byte of them is left
     // to leave this host. The path then logs in again after its backoff. Thread-safe.
     virtual void Reset(std::string reason) = 0;
+
+    // The persistent reservation key this path's current session registered (or is registering)
+    // with the LUN; 0 when it registers none or has no session. A session that failed keeps its
+    // registration on the target until someone preempts it (paths/reservation.h). Thread-safe.
+    virtual uint64_t ReservationKey() const { return 0; }
 };
 
 }  // namespace lunfs

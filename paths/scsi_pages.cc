@@ -13,15 +13,6 @@ Status Bad(std::string_view what, std::string_view why) {
     return Status::Fail(EPROTO, fmt::format("target sent a bad {}: {}", what, why));
 }
 
-uint32_t Be16(Bytes b, size_t at) { return static_cast<uint32_t>(b[at] << 8 | b[at + 1]); }
-uint32_t Be32(Bytes b, size_t at) {
-    return static_cast<uint32_t>(b[at]) << 24 | static_cast<uint32_t>(b[at + 1]) << 16 |
-           static_cast<uint32_t>(b[at + 2]) << 8 | b[at + 3];
-}
-uint64_t Be64(Bytes b, size_t at) {
-    return static_cast<uint64_t>(Be32(b, at)) << 32 | Be32(b, at + 4);
-}
-
 // Printable ASCII with the padding spaces and NULs around it removed.
 std::string Text(Bytes b) {
     std::string out;

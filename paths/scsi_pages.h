@@ -18,6 +18,16 @@ namespace lunfs {
 
 using Bytes = std::span<const uint8_t>;
 
+// Big-endian fields of SCSI data; the caller has checked that `at` leaves room for them.
+inline uint32_t Be16(Bytes b, size_t at) { return static_cast<uint32_t>(b[at] << 8 | b[at + 1]); }
+inline uint32_t Be32(Bytes b, size_t at) {
+    return static_cast<uint32_t>(b[at]) << 24 | static_cast<uint32_t>(b[at + 1]) << 16 |
+           static_cast<uint32_t>(b[at + 2]) << 8 | b[at + 3];
+}
+inline uint64_t Be64(Bytes b, size_t at) {
+    return static_cast<uint64_t>(Be32(b, at)) << 32 | Be32(b, at + 4);
+}
+
 struct StandardInquiry {
     uint8_t qualifier = 0;    // 0: a LUN is connected here; 3: no LUN at this address
     uint8_t device_type = 0;  // 0: direct-access block device

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -10,6 +11,7 @@
 #include "cache/block_cache.h"
 #include "engine/multipath_device.h"
 #include "paths/iscsi_path.h"
+#include "paths/target_fence.h"
 #include "tools/secret.h"
 #include "tools/user_input.h"
 
@@ -68,11 +70,29 @@ EngineOptions MakeEngineOptions(const LunSettings& lun) {
     return eo;
 }
 
+// The keys of this process's sessions, shared by all its LUNs (paths/reservation.h).
+std::shared_ptr<ReservationKeys> ProcessKeys(const std::string& initiator_name) {
+    static std::shared_ptr<ReservationKeys> keys =
+        std::make_shared<ReservationKeys>(initiator_name, static_cast<uint32_t>(getpid()));
+    return keys;
+}
+
+Result<std::shared_ptr<TargetFence>> OpenFence(
+    const LunSettings& lun, bool shared_lun, const std::string& initiator_name,
+    const ChapSecrets& secrets, const std::vector<std::shared_ptr<IscsiPath>>& paths) {
+    TargetFence::Options fo;
+    fo.request = ParseFenceRequest(lun.fence).value();  // checked by the options table
+    fo.control = PathOptions(lun, initiator_name, paths.front()->url(), secrets);
+    fo.keys = ProcessKeys(initiator_name);
+    fo.shared_lun = shared_lun;
+    return TargetFence::Open(std::move(fo), paths);
+}
+
 // A LUN being assembled: its paths so far.
 struct Group {
     const LunPlan* plan;
     std::string name;
-    std::vector<std::shared_ptr<PathIo>> paths;
+    std::vector<std::shared_ptr<IscsiPath>> paths;
     const std::string& identity() const { return paths.front()->info().identity; }
 };
 
@@ -230,13 +250,22 @@ Result<std::vector<MountedLun>> OpenLuns(const MountSettings& settings, std::vec
                                                          : "name = \"...\" in each [[lun]]"));
         }
         spdlog::info("{}: LUN {} over {} path(s)", g.name, g.identity(), g.paths.size());
+        Result<std::shared_ptr<TargetFence>> fence =
+            OpenFence(g.plan->settings, settings.shared_lun, settings.initiator_name,
+                      g.plan->secrets, g.paths);
+        if (!fence.ok()) {
+            return Status::Fail(fence.status().code(),
+                                fmt::format("{}: --fence {}: {}", g.name, g.plan->settings.fence,
+                                            fence.status().message()));
+        }
         auto clock = std::make_shared<SteadyClock>();
         auto device = std::make_shared<MultipathDevice>(
-            std::move(g.paths), MakeEngineOptions(g.plan->settings), clock, executor);
+            std::vector<std::shared_ptr<PathIo>>(g.paths.begin(), g.paths.end()),
+            MakeEngineOptions(g.plan->settings), clock, executor, fence.value());
         auto cache =
             std::make_shared<BlockCache>(device, MakeCacheOptions(g.plan->settings), clock);
-        out.push_back(
-            {g.name, std::move(device), std::move(cache), g.plan->settings, g.plan->secrets});
+        out.push_back({g.name, std::move(fence).value(), std::move(device), std::move(cache),
+                       g.plan->settings, g.plan->secrets});
     }
     return out;
 }
@@ -255,9 +284,12 @@ Status RunPathsCommand(std::string_view text, const std::vector<MountedLun>& lun
     Result<IscsiUrl> url = ParseIscsiUrl(url_text);
     if (!url.ok()) return url.status();
     if (verb == "remove") return lun->device->RemovePath(url.value().ToString());
-    Result<std::shared_ptr<IscsiPath>> path =
-        IscsiPath::Open(PathOptions(lun->settings, initiator_name, url.value(), lun->secrets));
+    IscsiPathOptions options =
+        PathOptions(lun->settings, initiator_name, url.value(), lun->secrets);
+    if (lun->fence) options.reservation_keys = lun->fence->KeysForNewPaths();
+    Result<std::shared_ptr<IscsiPath>> path = IscsiPath::Open(std::move(options));
     if (!path.ok()) return path.status();
+    if (lun->fence) lun->fence->Adopt(path.value());
     return lun->device->AddPath(std::move(path).value());
 }
 

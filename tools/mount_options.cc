@@ -63,6 +63,19 @@ const std::vector<MountOption>& Table() {
          0,
          0,
          {"spread", "round-robin", "queue-depth", "service-time", "failover"}},
+        {"fence",
+         "",
+         "MODE",
+         "How a write re-sent after a path failed is kept from being overtaken by its first "
+         "copy: reservation (the target refuses the failed session's commands and drains what "
+         "it holds: persistent reservation keys per session, PREEMPT, LOGICAL UNIT RESET), reset "
+         "(LOGICAL UNIT RESET only), timed (newer writes to those bytes wait 3 s or for the "
+         "path's new login), auto (the strongest the LUN allows without disturbing another "
+         "initiator's reservations)",
+         &L::fence,
+         0,
+         0,
+         {"auto", "reservation", "reset", "timed"}},
         {"rr-switch-every", "", "N", "round-robin: requests per path before switching",
          &L::rr_switch_every, 1, 1000000},
         {"no-path-timeout", "", "S",

@@ -31,6 +31,7 @@ struct LunSettings {
     unsigned unacked_timeout_ms = 500;
     unsigned max_extent_kib = 1024;
     std::string policy = "spread";
+    std::string fence = "auto";  // auto, reservation, reset or timed (paths/target_fence.h)
     unsigned rr_switch_every = 1000;
     double no_path_timeout_s = 30;
     std::string cache = "read";      // none, read or writeback

@@ -78,6 +78,12 @@ std::string RenderStatsJson(const std::vector<MountedLun>& luns, const RateTable
             {"requests", st.requests},
             {"failed_requests", st.failed_requests},
             {"queued_extents", st.queued_extents},
+            {"fence",
+             {{"mode", st.fence_mode},
+              {"why", st.fence_why},
+              {"confirmed", st.fences},
+              {"failures", st.fence_failures},
+              {"fenced_ranges", st.fenced_ranges}}},
             {"cache", CacheJson(lun.cache->Stats())},
             {"paths", paths},
         });

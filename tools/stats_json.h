@@ -8,6 +8,7 @@
 
 #include "cache/block_cache.h"
 #include "engine/multipath_device.h"
+#include "paths/target_fence.h"
 #include "tools/mount_options.h"
 
 namespace lunfs {
@@ -20,6 +21,10 @@ struct ChapSecrets {
 
 struct MountedLun {
     std::string file;  // name in the mount root
+    // How the device fences failed sessions; the device holds it too. Declared before the
+    // device, so that it goes after it: closing it removes the registrations of the device's
+    // paths, which must be closed by then.
+    std::shared_ptr<TargetFence> fence;
     std::shared_ptr<MultipathDevice> device;
     std::shared_ptr<BlockCache> cache;  // over `device`; what the file reads and writes through
     LunSettings settings;               // what it was mounted with; new paths log in with these

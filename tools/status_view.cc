@@ -22,13 +22,15 @@ std::string S(const nlohmann::json& j, const char* key) {
 }
 
 std::string LunHeader(const nlohmann::json& lun) {
+    const nlohmann::json fence = lun.value("fence", nlohmann::json::object());
     return fmt::format(
         "{}  {}  {} {}  {} MiB, {} B blocks{}  policy {}  requests {} (failed {})"
-        "  queued {}",
+        "  queued {}\n  fence {} ({}); {} confirmed, {} not, {} range(s) waiting",
         S(lun, "file"), S(lun, "identity"), S(lun, "vendor"), S(lun, "product"),
         U(lun, "capacity_bytes") >> 20, U(lun, "block_size"),
         lun.value("read_only", false) ? ", read-only" : "", S(lun, "policy"), U(lun, "requests"),
-        U(lun, "failed_requests"), U(lun, "queued_extents"));
+        U(lun, "failed_requests"), U(lun, "queued_extents"), S(fence, "mode"), S(fence, "why"),
+        U(fence, "confirmed"), U(fence, "failures"), U(fence, "fenced_ranges"));
 }
 
 // A bar of `cells` cells filled to rate / scale.

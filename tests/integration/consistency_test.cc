@@ -168,16 +168,7 @@ void ExpectClean(const Instance& in) {
 class ConsistencyTest : public IntegrationTest,
                         public ::testing::WithParamInterface<const char*> {};
 
-// Writeback mode with writers through the page cache still shows reads of older generations
-// during a run under path faults (never at its end; README, Limits), so it runs only when asked
-// (LUNFS_CHECKER_WRITEBACK=1), as the reproduction of that open problem.
-bool WritebackAsked() { return EnvInt("LUNFS_CHECKER_WRITEBACK", 0) != 0; }
-
 TEST_P(ConsistencyTest, LastAcknowledgedWriteWinsUnderPathFaultsAndLoad) {
-    if (std::string(GetParam()) == "writeback" && !WritebackAsked()) {
-        GTEST_SKIP() << "writeback: reads of older data under faults are an open problem; "
-                        "LUNFS_CHECKER_WRITEBACK=1 runs it";
-    }
     BusyLoops busy(2);
     Instance in;
     in.dir = dir_.path() + "/one";
@@ -200,13 +191,12 @@ using ParallelConsistencyTest = IntegrationTest;
 TEST_F(ParallelConsistencyTest, LastAcknowledgedWriteWinsOnSeveralMountsAtOnce) {
     BusyLoops busy(2);
     static const char* const kModes[] = {"none", "read", "writeback"};
-    const size_t modes = WritebackAsked() ? 3 : 2;
     const uint32_t seed = std::random_device{}();
     std::vector<Instance> instances(static_cast<size_t>(EnvInt("LUNFS_CHECKER_INSTANCES", 3)));
     std::vector<std::thread> threads;
     for (size_t i = 0; i < instances.size(); ++i) {
         instances[i].dir = dir_.path() + "/i" + std::to_string(i);
-        instances[i].cache = kModes[i % modes];
+        instances[i].cache = kModes[i % std::size(kModes)];
         instances[i].seconds = EnvInt("LUNFS_CHECKER_SECONDS", 15);
         instances[i].seed = seed + static_cast<uint32_t>(i);
         threads.emplace_back([&in = instances[i]] { in.Run(); });

@@ -25,8 +25,6 @@ using std::chrono::seconds;
 
 class MultipathDeviceTest : public MultipathFixture {};
 
-Status PathDropped() { return Status::Retryable(ECONNRESET, "connection reset", Scope::kPath); }
-
 // The bytes a command's iovecs hold, in order.
 std::vector<uint8_t> Gather(const std::vector<iovec>& iov) {
     std::vector<uint8_t> out;

@@ -59,7 +59,8 @@ class MultipathFixture : public ::testing::Test {
     void Start(size_t n, EngineOptions options = Options()) {
         for (size_t i = 0; i < n; ++i) paths_.push_back(MakePath("path" + std::to_string(i)));
         std::vector<std::shared_ptr<PathIo>> ios(paths_.begin(), paths_.end());
-        dev_ = std::make_unique<MultipathDevice>(std::move(ios), options, clock_, executor_);
+        dev_ =
+            std::make_unique<MultipathDevice>(std::move(ios), options, clock_, executor_, fencer_);
     }
 
     std::shared_ptr<Outcome> Submit(IoOp op, uint64_t offset, std::vector<iovec> iov) {
@@ -89,6 +90,11 @@ class MultipathFixture : public ::testing::Test {
         return outcome;
     }
 
+    // How a command fails when its path's connection broke.
+    static Status PathDropped() {
+        return Status::Retryable(ECONNRESET, "connection reset", Scope::kPath);
+    }
+
     // Bytes that differ from block to block and from one seed to another.
     static std::vector<uint8_t> Pattern(uint64_t length, uint8_t seed) {
         std::vector<uint8_t> out(length);
@@ -110,6 +116,7 @@ class MultipathFixture : public ::testing::Test {
     std::function<void(LunInfo&)> adjust_info_;  // set before Start(): what the paths report
     std::shared_ptr<fakes::FakeClock> clock_ = std::make_shared<fakes::FakeClock>();
     std::shared_ptr<Executor> executor_ = std::make_shared<InlineExecutor>();
+    std::shared_ptr<Fencer> fencer_;  // set before Start(); none: the timed fence
     std::shared_ptr<fakes::ByteStore> store_ =
         std::make_shared<fakes::ByteStore>(kLunBlocks * kBlock);
     std::vector<std::shared_ptr<fakes::FakePath>> paths_;

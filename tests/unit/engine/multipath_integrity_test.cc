@@ -19,9 +19,6 @@ using std::chrono::seconds;
 
 class MultipathIntegrityTest : public MultipathFixture {
   protected:
-    static Status PathDropped() {
-        return Status::Retryable(ECONNRESET, "connection reset", Scope::kPath);
-    }
     std::shared_ptr<Outcome> DurableWrite(uint64_t offset, std::vector<uint8_t>& buffer) {
         auto outcome = std::make_shared<Outcome>();
         dev_->Submit(IoRequest{IoOp::kWrite,

@@ -43,8 +43,6 @@ class MultipathPathStateTest : public MultipathFixture {
     }
 };
 
-Status PathDropped() { return Status::Retryable(ECONNRESET, "connection reset", Scope::kPath); }
-
 TEST_F(MultipathPathStateTest, QueuesExtentsWhileNoPathIsLiveAndSendsThemWhenOneReturns) {
     EngineOptions options = Options();
     options.max_extent_bytes = 256 * kKiB;

@@ -177,6 +177,10 @@ void FakePath::Finish(Held held, Status status) {
                 if (store_) store_->Zero(at, bytes);
                 counters_.discards++;
                 break;
+            case CommandKind::kReserveIn:
+            case CommandKind::kReserveOut:
+            case CommandKind::kLunReset:
+                break;
         }
     } else {
         counters_.failures++;

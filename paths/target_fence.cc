@@ -1,0 +1,428 @@
+#include "paths/target_fence.h"
+
+#include <fmt/format.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <fstream>
+#include <future>
+#include <set>
+
+namespace lunfs {
+
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr size_t kAnswerBytes = 8192;  // READ KEYS room: 1023 keys
+constexpr int kFenceUnitAttentionRetries = 4;
+
+bool IsUnitAttention(const Status& s) {
+    return s.sense() && s.sense()->key == sense_key::kUnitAttention;
+}
+
+// Not supported at all, as opposed to failed this time.
+bool IsUnsupported(const Status& s) {
+    return s.code() == EOPNOTSUPP || (s.sense() && s.sense()->key == sense_key::kIllegalRequest);
+}
+
+std::string Keys(const std::vector<uint64_t>& keys) {
+    std::string out;
+    for (uint64_t k : keys) out += fmt::format("{}{:#018x}", out.empty() ? "" : ", ", k);
+    return out;
+}
+
+}  // namespace
+
+Result<FenceRequest> ParseFenceRequest(std::string_view text) {
+    if (text == "auto") return FenceRequest::kAuto;
+    if (text == "reservation") return FenceRequest::kReservation;
+    if (text == "reset") return FenceRequest::kReset;
+    if (text == "timed") return FenceRequest::kTimed;
+    return Status::Fail(EINVAL,
+                        fmt::format("unknown fence '{}' (auto, reservation, reset, timed)", text));
+}
+
+TargetFence::TargetFence(Options options) : options_(std::move(options)) {}
+
+Result<std::shared_ptr<TargetFence>> TargetFence::Open(
+    Options options, const std::vector<std::shared_ptr<IscsiPath>>& paths) {
+    if (paths.empty()) return Status::Fail(EINVAL, "a fence needs at least one path");
+    std::shared_ptr<TargetFence> fence(new TargetFence(std::move(options)));
+    if (Status s = fence->Setup(paths); !s.ok()) {
+        fence->Close();
+        return s;
+    }
+    spdlog::info("{}: fence {}: {}", paths.front()->info().identity, FenceModeName(fence->mode()),
+                 fence->why());
+    fence->thread_ = std::thread(&TargetFence::Run, fence.get());
+    return fence;
+}
+
+TargetFence::~TargetFence() { Close(); }
+
+std::string TargetFence::why() const {
+    std::lock_guard lock(mu_);
+    return why_;
+}
+
+void TargetFence::SetMode(FenceMode mode, std::string why) {
+    std::lock_guard lock(mu_);
+    mode_.store(mode);
+    why_ = std::move(why);
+}
+
+Status TargetFence::Setup(const std::vector<std::shared_ptr<IscsiPath>>& paths) {
+    {
+        std::lock_guard lock(mu_);
+        for (const auto& p : paths) paths_.push_back(p);
+    }
+    const FenceRequest request = options_.request;
+    if (request == FenceRequest::kTimed) {
+        SetMode(FenceMode::kTimed, "asked for (--fence timed)");
+        return Status::Ok();
+    }
+    if (request == FenceRequest::kAuto && options_.shared_lun) {
+        SetMode(FenceMode::kTimed,
+                "--shared-lun: other hosts write to the LUN, a reservation would lock them out");
+        return Status::Ok();
+    }
+    Result<std::shared_ptr<IscsiPath>> control = Control();
+    if (!control.ok()) return control.status();
+    PathIo& c = *control.value();
+
+    // What the LUN supports, and who is registered on it already.
+    PathCommand caps;
+    caps.kind = CommandKind::kReserveIn;
+    caps.reservation.action = reserve::kReportCapabilities;
+    std::vector<uint8_t> answer(kAnswerBytes);
+    caps.iov = {{answer.data(), answer.size()}};
+    Status s = Call(c, caps);
+    bool supported = false;
+    std::string unsupported = "the LUN does not support persistent reservations";
+    if (s.ok()) {
+        Result<ReservationCapabilities> r = ParseReportCapabilities(answer);
+        if (!r.ok()) return r.status();
+        // A LUN that does not fill in its type mask is tried anyway: RESERVE will tell.
+        supported = !r->type_mask_valid || r->Supports(reserve::kWriteExclusiveRegistrantsOnly);
+        if (!supported) {
+            unsupported = "the LUN does not offer Write Exclusive - Registrants Only reservations";
+        }
+    } else if (!IsUnsupported(s)) {
+        return Status::Fail(s.code(), "reading the LUN's reservation capabilities: " + s.message());
+    }
+    std::vector<uint64_t> foreign;
+    std::optional<ReservationHolder> holder;
+    if (supported) {
+        Result<RegisteredKeys> keys = ReadKeys(c);
+        if (!keys.ok()) return keys.status();
+        for (uint64_t k : keys->keys) {
+            if (!options_.keys->Ours(k) && !Leftover(k)) foreign.push_back(k);
+        }
+        Result<std::optional<ReservationHolder>> h = ReadReservation(c);
+        if (!h.ok()) return h.status();
+        holder = h.value();
+        // An all-registrants reservation shows no holder key: it is the registrants' (above).
+        if (holder && holder->key != 0 && !options_.keys->Ours(holder->key) &&
+            !Leftover(holder->key) &&
+            std::find(foreign.begin(), foreign.end(), holder->key) == foreign.end()) {
+            foreign.push_back(holder->key);
+        }
+    }
+    if (!foreign.empty()) {
+        std::string why = fmt::format(
+            "the LUN carries registrations of other initiators ({}){}; lunfs leaves them alone",
+            Keys(foreign),
+            holder ? fmt::format(", reserved {}", ReservationTypeName(holder->type)) : "");
+        if (request == FenceRequest::kReservation) return Status::Fail(EBUSY, why);
+        if (request == FenceRequest::kAuto) {
+            SetMode(FenceMode::kTimed, why + "; a fence is a timer only");
+            spdlog::warn("fence: timed only: {}", why);
+            return Status::Ok();
+        }
+    }
+    if (request == FenceRequest::kReset || !supported) {
+        if (request == FenceRequest::kReservation) return Status::Fail(EOPNOTSUPP, unsupported);
+        SetMode(FenceMode::kReset,
+                request == FenceRequest::kReset ? "asked for (--fence reset)" : unsupported);
+        return Status::Ok();
+    }
+
+    // Reservation: every session registers, then leftovers go and the control session reserves.
+    if (Status r = Register(*control.value()); !r.ok()) {
+        if (request == FenceRequest::kReservation || !IsUnsupported(r)) return r;
+        SetMode(FenceMode::kReset, "the LUN refused a registration: " + r.message());
+        return Status::Ok();
+    }
+    SetMode(FenceMode::kReservation,
+            fmt::format("every session registered, {} held by lunfs",
+                        ReservationTypeName(reserve::kWriteExclusiveRegistrantsOnly)));
+    for (const auto& p : paths) {
+        if (Status r = Register(*p); !r.ok()) return r;
+    }
+    return Clean(c, false);
+}
+
+std::shared_ptr<ReservationKeys> TargetFence::KeysForNewPaths() const {
+    return mode() == FenceMode::kReservation ? options_.keys : nullptr;
+}
+
+void TargetFence::Adopt(const std::shared_ptr<IscsiPath>& path) {
+    std::lock_guard lock(mu_);
+    paths_.push_back(path);
+}
+
+Status TargetFence::Register(IscsiPath& path) {
+    auto promise = std::make_shared<std::promise<Status>>();
+    std::future<Status> answer = promise->get_future();
+    path.UseReservationKeys(options_.keys, [promise](Status s) { promise->set_value(s); });
+    const auto limit = std::chrono::seconds(options_.control.command_timeout_s) + 5s;
+    if (answer.wait_for(limit) != std::future_status::ready) {
+        return Status::Fail(ETIMEDOUT, path.name() + ": no answer to REGISTER");
+    }
+    Status s = answer.get();
+    if (!s.ok()) return Status::Fail(s.code(), path.name() + ": registering: " + s.message());
+    return s;
+}
+
+bool TargetFence::Leftover(uint64_t key) const {
+    if (!ReservationKeys::OfLunfs(key) || !options_.keys->OfThisHost(key)) return false;
+    if (options_.keys->Ours(key)) return false;
+    // 16 bits of a process id: a live lunfs whose id ends the same way keeps its keys.
+    const uint32_t low = ReservationKeys::ProcessOf(key);
+    for (uint32_t pid = low; pid < (1u << 22); pid += 1u << 16) {
+        if (pid == 0) continue;
+        std::ifstream comm(fmt::format("/proc/{}/comm", pid));
+        std::string name;
+        if (comm && std::getline(comm, name) && name == "lunfs") return false;
+    }
+    return true;
+}
+
+Result<std::shared_ptr<IscsiPath>> TargetFence::Control() {
+    std::vector<std::shared_ptr<IscsiPath>> candidates;
+    {
+        std::lock_guard lock(mu_);
+        for (const auto& weak : paths_) {
+            if (auto p = weak.lock()) candidates.push_back(std::move(p));
+        }
+    }
+    // A control session is kept while it is up and no data path to its portal is down: a fence
+    // usually follows a path's failure, and waiting for the control session on the same portal
+    // to notice would cost the time the fence is meant to save.
+    auto portal_down = [&](const IscsiPath& control) {
+        return std::any_of(candidates.begin(), candidates.end(), [&](const auto& p) {
+            return p->url().Portal() == control.url().Portal() && p->state() != PathState::kUp;
+        });
+    };
+    if (control_ && control_->state() == PathState::kUp && !portal_down(*control_)) {
+        return control_;
+    }
+    Retire();
+    std::stable_partition(candidates.begin(), candidates.end(),
+                          [](const auto& p) { return p->state() == PathState::kUp; });
+    Status last = Status::Fail(ENOTCONN, "no path to open a control session on");
+    for (const auto& p : candidates) {
+        IscsiPathOptions o = options_.control;
+        o.url = p->url();
+        o.login_timeout_s = std::min(o.login_timeout_s, o.relogin_timeout_s);
+        o.reservation_keys = KeysForNewPaths();
+        Result<std::shared_ptr<IscsiPath>> opened = IscsiPath::Open(std::move(o));
+        if (!opened.ok()) {
+            last = opened.status();
+            continue;
+        }
+        if (opened.value()->info().identity != p->info().identity) {
+            last = Status::Fail(ESTALE, opened.value()->name() + ": another LUN answers there now");
+            continue;
+        }
+        control_ = std::move(opened).value();
+        return control_;
+    }
+    return Status::Fail(last.code(), "opening a control session: " + last.message());
+}
+
+Status TargetFence::Call(PathIo& path, PathCommand command) {
+    const auto limit = std::chrono::seconds(options_.control.command_timeout_s) + 5s;
+    for (int attempt = 0;; ++attempt) {
+        auto promise = std::make_shared<std::promise<Status>>();
+        std::future<Status> answer = promise->get_future();
+        PathCommand c = command;
+        c.done = [promise](Status s) { promise->set_value(std::move(s)); };
+        path.Submit(std::move(c));
+        if (answer.wait_for(limit) != std::future_status::ready) {
+            path.Reset("a fence command went unanswered");
+            return Status::Retryable(
+                ETIMEDOUT,
+                fmt::format("{}: no answer to {}", path.name(), CommandKindName(command.kind)),
+                Scope::kPath);
+        }
+        Status s = answer.get();
+        if (s.ok() || !IsUnitAttention(s) || attempt == kFenceUnitAttentionRetries) return s;
+    }
+}
+
+Result<RegisteredKeys> TargetFence::ReadKeys(PathIo& path) {
+    PathCommand c;
+    c.kind = CommandKind::kReserveIn;
+    c.reservation.action = reserve::kReadKeys;
+    std::vector<uint8_t> answer(kAnswerBytes);
+    c.iov = {{answer.data(), answer.size()}};
+    if (Status s = Call(path, c); !s.ok()) return s;
+    return ParseReadKeys(answer);
+}
+
+Result<std::optional<ReservationHolder>> TargetFence::ReadReservation(PathIo& path) {
+    PathCommand c;
+    c.kind = CommandKind::kReserveIn;
+    c.reservation.action = reserve::kReadReservation;
+    std::vector<uint8_t> answer(kAnswerBytes);
+    c.iov = {{answer.data(), answer.size()}};
+    if (Status s = Call(path, c); !s.ok()) return s;
+    return ParseReadReservation(answer);
+}
+
+Status TargetFence::ReserveOut(PathIo& path, uint8_t action, uint8_t type, uint64_t sa_key) {
+    PathCommand c;
+    c.kind = CommandKind::kReserveOut;
+    c.reservation.action = action;
+    c.reservation.type = type;
+    c.reservation.key = path.ReservationKey();
+    c.reservation.sa_key = sa_key;
+    return Call(path, c);
+}
+
+Status TargetFence::Clean(PathIo& control, bool closing) {
+    constexpr uint8_t kType = reserve::kWriteExclusiveRegistrantsOnly;
+    // Keys first, then what is live: a session that registers in between published its key
+    // before, and is seen live (paths/reservation.h).
+    Result<RegisteredKeys> keys = ReadKeys(control);
+    if (!keys.ok()) return keys.status();
+    const std::set<uint64_t> live = options_.keys->Live();
+    const uint64_t own = control.ReservationKey();
+    if (own == 0) return Status::Fail(EIO, control.name() + ": the control session has no key");
+    Result<std::optional<ReservationHolder>> holder = ReadReservation(control);
+    if (!holder.ok()) return holder.status();
+    if (holder.value() && holder.value()->key != 0 && !options_.keys->Ours(holder.value()->key) &&
+        !Leftover(holder.value()->key)) {
+        return Status::Fail(
+            EBUSY, fmt::format("another initiator reserved the LUN (key {:#018x}, "
+                               "{})",
+                               holder.value()->key, ReservationTypeName(holder.value()->type)));
+    }
+    std::set<uint64_t> stale;
+    for (uint64_t k : keys->keys) {
+        if (k == own) continue;
+        if ((options_.keys->Ours(k) && (closing || !live.contains(k))) || Leftover(k)) {
+            stale.insert(k);
+        }
+    }
+    bool reserved = holder.value() && holder.value()->key == own;
+    for (uint64_t k : stale) {
+        // Preempting the holder's key hands the reservation to the control session.
+        Status s = ReserveOut(control, reserve::kPreempt, kType, k);
+        if (!s.ok())
+            return Status::Fail(s.code(), fmt::format("PREEMPT {:#018x}: {}", k, s.message()));
+        if (holder.value() && holder.value()->key == k) reserved = true;
+    }
+    if (closing) {
+        if (reserved || (holder.value() && stale.contains(holder.value()->key))) {
+            if (Status s = ReserveOut(control, reserve::kRelease, kType, 0); !s.ok()) {
+                spdlog::warn("fence: RELEASE: {}", s.message());
+            }
+        }
+        return ReserveOut(control, reserve::kRegister, 0, 0);  // unregisters the control session
+    }
+    if (!reserved && !holder.value()) {
+        if (Status s = ReserveOut(control, reserve::kReserve, kType, 0); !s.ok()) {
+            return Status::Fail(s.code(), "RESERVE: " + s.message());
+        }
+    }
+    return Status::Ok();
+}
+
+Status TargetFence::RunFence() {
+    Result<std::shared_ptr<IscsiPath>> control = Control();
+    if (!control.ok()) return control.status();
+    if (mode() == FenceMode::kReservation) {
+        Status s = Clean(*control.value(), false);
+        if (s.code() == EBUSY) {
+            // Taken by someone else: lunfs's keys no longer keep anyone out.
+            const std::string why = s.message() + "; a fence is a timer only from now on";
+            spdlog::error("fence: {}", why);
+            SetMode(FenceMode::kTimed, why);
+            return Status::Ok();
+        }
+        if (!s.ok()) return s;
+    }
+    PathCommand reset;
+    reset.kind = CommandKind::kLunReset;
+    return Call(*control.value(), reset);
+}
+
+void TargetFence::Fence(std::function<void(Status)> done) {
+    {
+        std::lock_guard lock(mu_);
+        if (!stop_) {
+            waiting_.push_back(std::move(done));
+            cv_.notify_all();
+            return;
+        }
+    }
+    std::thread([done = std::move(done)] {
+        done(Status::Fail(ECANCELED, "the fence is closed"));
+    }).detach();
+}
+
+void TargetFence::Run() {
+    for (;;) {
+        std::vector<std::function<void(Status)>> batch;
+        {
+            std::unique_lock lock(mu_);
+            cv_.wait(lock, [&] { return stop_ || !waiting_.empty(); });
+            if (stop_) {
+                for (auto& done : waiting_) done(Status::Fail(ECANCELED, "the fence is closed"));
+                waiting_.clear();
+                return;
+            }
+            // Every request waiting now is answered by one fence that starts after all of them.
+            batch.assign(std::make_move_iterator(waiting_.begin()),
+                         std::make_move_iterator(waiting_.end()));
+            waiting_.clear();
+        }
+        Status s = mode() == FenceMode::kTimed ? Status::Ok() : RunFence();
+        if (!s.ok() && control_ && control_->state() != PathState::kUp) {
+            Retire();  // the next try opens another
+        }
+        for (auto& done : batch) done(s);
+    }
+}
+
+void TargetFence::Retire() {
+    if (!control_) return;
+    // Closing a session logs it out, which on a dead portal takes seconds: not on the way of a
+    // fence. Its key, if any, is stale from then on.
+    closers_.emplace_back([old = std::move(control_)]() mutable { old.reset(); });
+}
+
+void TargetFence::Close() {
+    {
+        std::lock_guard lock(mu_);
+        stop_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+    if (mode() == FenceMode::kReservation && control_ && control_->state() == PathState::kUp) {
+        // Leaves the LUN as it was found: no registration of this process, no reservation.
+        if (Status s = Clean(*control_, true); !s.ok()) {
+            spdlog::warn("fence: removing lunfs's registrations from the LUN: {}", s.message());
+        }
+    }
+    control_.reset();
+    for (std::thread& t : closers_) t.join();
+}
+
+}  // namespace lunfs

@@ -1,0 +1,119 @@
+// TargetFence: the Fencer (paths/fencer.h) that has an iSCSI target confirm each fence.
+//
+// At mount it reads the LUN's reservation state on a control session of its own (a session that
+// carries no I/O) and picks the strongest fence the LUN allows without disturbing anyone:
+//   - reservation: the LUN supports Write Exclusive – Registrants Only and carries no
+//     registration or reservation of another initiator (keys of a lunfs of this host whose
+//     process is gone are leftovers, and removed). The control session and every data path
+//     register keys of their own (paths/reservation.h) and the control session reserves. A
+//     fence reads the registered keys, PREEMPTs every key of this process whose session is no
+//     longer live (the target then refuses whatever those sessions still send), makes sure the
+//     reservation still exists, and sends a LOGICAL UNIT RESET, which tgtd answers once its
+//     backend finished what it had started (docs/fencing-research.md).
+//   - reset: LOGICAL UNIT RESET alone (the LUN has no persistent reservations, or it was asked
+//     for): what the target holds is drained, not what is still on its way to it.
+//   - timed: the LUN carries another initiator's registrations (a cluster fencing with SCSI-3
+//     reservations): lunfs disturbs none of it, and falls back to the engine's timer.
+// `auto` picks in that order; asking for a mode the LUN cannot give fails the mount. A
+// reservation taken by another initiator later drops the mode to timed, logged once.
+//
+// At close, in reservation mode, it removes every registration of this process and releases
+// the reservation, leaving the LUN as it found it.
+//
+// Threads: fences run one at a time on the fence's own thread, which blocks on the control
+// session's commands; Fence() only queues. The control session is reopened, on a portal whose
+// data path is up, when it fails.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/status.h"
+#include "paths/fencer.h"
+#include "paths/iscsi_path.h"
+#include "paths/reservation.h"
+
+namespace lunfs {
+
+enum class FenceRequest { kAuto, kReservation, kReset, kTimed };
+
+// "auto", "reservation", "reset", "timed".
+Result<FenceRequest> ParseFenceRequest(std::string_view text);
+
+class TargetFence final : public Fencer {
+  public:
+    struct Options {
+        FenceRequest request = FenceRequest::kAuto;
+        // The control session logs in like the data paths (CHAP, timeouts), to the portal of one
+        // of them; its url is replaced by that path's.
+        IscsiPathOptions control;
+        std::shared_ptr<ReservationKeys> keys;  // required for the reservation mode
+        // Other hosts write to the LUN too (a cluster file system): auto does not reserve it,
+        // which would lock them out.
+        bool shared_lun = false;
+    };
+
+    // Picks the mode for the LUN that `paths` (open, of one LUN) reach, and in reservation mode
+    // registers them all. An error says why the mode asked for is not possible.
+    static Result<std::shared_ptr<TargetFence>> Open(
+        Options options, const std::vector<std::shared_ptr<IscsiPath>>& paths);
+
+    ~TargetFence() override;
+
+    void Fence(std::function<void(Status)> done) override;
+    FenceMode mode() const override { return mode_.load(); }
+    std::string why() const override;
+
+    // What a path that joins the LUN later logs in with (IscsiPathOptions::reservation_keys):
+    // the keys in reservation mode, else none.
+    std::shared_ptr<ReservationKeys> KeysForNewPaths() const;
+    // A path that joins the LUN later, opened with KeysForNewPaths(): its portal becomes a place
+    // for the control session.
+    void Adopt(const std::shared_ptr<IscsiPath>& path);
+
+  private:
+    explicit TargetFence(Options options);
+
+    Status Setup(const std::vector<std::shared_ptr<IscsiPath>>& paths);
+    void SetMode(FenceMode mode, std::string why);
+    // The control session, reopened on a portal of an up path when it is not up.
+    Result<std::shared_ptr<IscsiPath>> Control();
+    void Retire();  // lets the control session go, closed on a thread of its own
+    // One command on `path`, waited for; a UNIT ATTENTION (a reset's, a preemption's) is
+    // answered by sending the command again.
+    Status Call(PathIo& path, PathCommand command);
+    Result<RegisteredKeys> ReadKeys(PathIo& path);
+    Result<std::optional<ReservationHolder>> ReadReservation(PathIo& path);
+    Status ReserveOut(PathIo& path, uint8_t action, uint8_t type, uint64_t sa_key);
+    Status Register(IscsiPath& path);
+    // A key of lunfs on this host whose process is gone.
+    bool Leftover(uint64_t key) const;
+    // Preempts every key of this process whose session is not live and every leftover, and
+    // makes sure the control session's reservation exists.
+    Status Clean(PathIo& control, bool closing);
+    Status RunFence();
+    void Run();
+    void Close();
+
+    const Options options_;
+    std::atomic<FenceMode> mode_{FenceMode::kTimed};
+
+    mutable std::mutex mu_;
+    std::string why_;                                  // guarded by mu_
+    std::vector<std::weak_ptr<IscsiPath>> paths_;      // guarded by mu_
+    std::deque<std::function<void(Status)>> waiting_;  // guarded by mu_
+    bool stop_ = false;                                // guarded by mu_
+    std::condition_variable cv_;
+    // Used on the fence's thread (and by Open and Close, before and after it).
+    std::shared_ptr<IscsiPath> control_;
+    std::vector<std::thread> closers_;  // closing control sessions that were let go
+    std::thread thread_;
+};
+
+}  // namespace lunfs
