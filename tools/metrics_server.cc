@@ -174,6 +174,10 @@ std::string RenderPrometheus(const StatsSnapshot& snapshot) {
                                    Escape(p.name), m.value(p));
             }
         }
+        for (const auto& [file, p] : snapshot.pending) {
+            out += fmt::format("{}{{lun=\"{}\",path=\"{}\"}} {}\n", m.name, Escape(file),
+                               Escape(p.name), m.value(p));
+        }
     }
     return out;
 }
