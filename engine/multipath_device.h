@@ -21,8 +21,9 @@
 //   3. writes that overlap are ordered here: a write starts only when every earlier overlapping
 //      write has completed, re-sent copies included, so newer data is only sent after the old
 //      data was acknowledged on some path;
-//   4. when path A logs in again it reuses its ISID, so the target reinstates the session and
-//      aborts whatever of the old one it still held before A carries new commands;
+//   4. a new login of path A proves nothing by itself about what the target still holds of
+//      A's old session (tgtd performs no reinstatement): rule 5 does not count on it, except in
+//      the timed fence, for bytes still on the wire;
 //   5. bytes of the first copy may still be on their way below the socket (a queue of the link,
 //      a qdisc) or held by the target: a write whose extent failed on path A keeps its range
 //      fenced after it completes, so a newer overlapping write waits until the Fencer had the

@@ -111,13 +111,30 @@ bool LunFs::WaitIdle(std::chrono::milliseconds limit) {
 }
 
 LunFs::LunFs(std::vector<LunFile> luns, std::vector<ControlFile> control, FsOptions options)
-    : luns_(std::move(luns)), control_(std::move(control)), options_(options) {}
+    : luns_(std::move(luns)),
+      present_(std::make_unique<std::atomic<bool>[]>(luns_.size())),
+      control_(std::move(control)),
+      options_(options) {
+    for (size_t i = 0; i < luns_.size(); ++i) present_[i].store(luns_[i].device != nullptr);
+}
+
+bool LunFs::Attach(const std::string& name, std::shared_ptr<BlockDevice> device) {
+    for (size_t i = 0; i < luns_.size(); ++i) {
+        if (luns_[i].name != name || Present(i)) continue;
+        luns_[i].device = std::move(device);
+        present_[i].store(true, std::memory_order_release);
+        return true;
+    }
+    return false;
+}
 
 LunFs::Kind LunFs::KindOf(fuse_ino_t ino) const {
     if (ino == kRootIno) return Kind::kRoot;
     if (ino == kControlDirIno) return Kind::kControlDir;
     if (ino >= kControlBase && ino < kControlBase + control_.size()) return Kind::kControl;
-    if (ino >= kLunBase && ino < kLunBase + luns_.size()) return Kind::kLun;
+    if (ino >= kLunBase && ino < kLunBase + luns_.size() && Present(ino - kLunBase)) {
+        return Kind::kLun;
+    }
     return Kind::kNone;
 }
 
@@ -187,7 +204,7 @@ void LunFs::Lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
     if (parent == kRootIno) {
         if (std::strcmp(name, kControlDirName) == 0) return ReplyEntry(req, kControlDirIno);
         for (size_t i = 0; i < luns_.size(); ++i) {
-            if (luns_[i].name == name) return ReplyEntry(req, kLunBase + i);
+            if (luns_[i].name == name && Present(i)) return ReplyEntry(req, kLunBase + i);
         }
     } else if (parent == kControlDirIno) {
         for (size_t i = 0; i < control_.size(); ++i) {
@@ -226,7 +243,9 @@ void LunFs::ReadDir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off) {
     std::vector<std::pair<std::string, fuse_ino_t>> entries = {{".", ino}, {"..", kRootIno}};
     if (ino == kRootIno) {
         entries.emplace_back(kControlDirName, kControlDirIno);
-        for (size_t i = 0; i < luns_.size(); ++i) entries.emplace_back(luns_[i].name, kLunBase + i);
+        for (size_t i = 0; i < luns_.size(); ++i) {
+            if (Present(i)) entries.emplace_back(luns_[i].name, kLunBase + i);
+        }
     } else if (ino == kControlDirIno) {
         for (size_t i = 0; i < control_.size(); ++i) {
             entries.emplace_back(control_[i].name, kControlBase + i);
@@ -458,9 +477,10 @@ void LunFs::StatFs(fuse_req_t req) {
     struct statvfs sv {};
     uint64_t total = 0;
     uint32_t bsize = 512;
-    for (const LunFile& l : luns_) {
-        total += l.device->Capacity();
-        bsize = std::max(bsize, l.device->BlockSize());
+    for (size_t i = 0; i < luns_.size(); ++i) {
+        if (!Present(i)) continue;
+        total += luns_[i].device->Capacity();
+        bsize = std::max(bsize, luns_[i].device->BlockSize());
     }
     sv.f_bsize = bsize;
     sv.f_frsize = bsize;

@@ -30,9 +30,11 @@
 namespace lunfs {
 
 struct LunFile {
-    std::string name;                     // file name in the mount root
-    std::shared_ptr<BlockDevice> device;  // must accept any byte range (Alignment() == 1)
-    bool read_only = false;               // this file only; FsOptions::read_only covers all
+    std::string name;  // file name in the mount root
+    // Must accept any byte range (Alignment() == 1). Null for a LUN not there yet: its file
+    // appears when Attach() gives it one.
+    std::shared_ptr<BlockDevice> device;
+    bool read_only = false;  // this file only; FsOptions::read_only covers all
 };
 
 struct ControlFile {
@@ -58,6 +60,10 @@ class LunFs {
     // exception escaping it is logged and its request answered EIO (unless a device already
     // owns the answer); it never unwinds into libfuse.
     static const fuse_lowlevel_ops& Ops();
+
+    // Gives the file `name`, absent until now, its device: it appears in the mount. Once per
+    // file; says whether there was such a file waiting.
+    bool Attach(const std::string& name, std::shared_ptr<BlockDevice> device);
 
     // Requests handed to a device and not yet answered. The session must outlive them: a reply
     // to a destroyed session writes to freed memory.
@@ -95,7 +101,13 @@ class LunFs {
     void Hand(BlockDevice& dev, IoRequest io, fuse_req_t req);
     void Ended();
 
+    bool Present(size_t lun) const { return present_[lun].load(std::memory_order_acquire); }
+
+    // Fixed at construction, so that requests index it without a lock; a file without a device
+    // is absent until Attach() sets its device, then its flag in present_ (which readers check
+    // first).
     std::vector<LunFile> luns_;
+    std::unique_ptr<std::atomic<bool>[]> present_;
     std::vector<ControlFile> control_;
     FsOptions options_;
 

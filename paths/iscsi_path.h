@@ -16,8 +16,9 @@
 // held to send and answers the target with RST) and the context destroyed; every command in
 // flight or queued then completes with a retryable kPath-scope status and the path is kDown. A
 // kPath-scope failure of a command before that (its timeout) is delivered only after it.
-// After a backoff it logs in again with the same ISID, so the target reinstates the session and
-// aborts whatever of the old one it still held; the LUN must show the same identity as before.
+// After a backoff it logs in again with the same ISID (a target that performs reinstatement then
+// closes the old session; tgtd does not, see engine/multipath_device.h rule 5 for what does);
+// the LUN must show the same identity as before.
 //
 // Health: while the path is up and idle (nothing in flight), a TEST UNIT READY every
 // health_interval with its own short timeout finds a dead path that no I/O would reveal. A busy

@@ -69,7 +69,9 @@ constexpr const char* kDescription =
 
 constexpr const char* kMountExtra =
     "A URL is iscsi://[user@]host[:port]/target-iqn/lun. URLs that reach one LUN (same VPD 0x83 "
-    "identity) become the paths of one file. Options can also come from a config file (-c) and, "
+    "identity) become the paths of one file; URLs that cannot be reached while another of "
+    "their LUN can are retried in the background (see --wait for when none can). Options can "
+    "also come from a config file (-c) and, "
     "through mount.fuse3 (mount -t fuse.lunfs, /etc/fstab), as -o key=value with the same names.";
 
 void AddMount(CLI::App& app, std::function<int()>& run) {

@@ -6,7 +6,9 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <future>
 #include <sstream>
+#include <thread>
 
 #include "cache/block_cache.h"
 #include "engine/multipath_device.h"
@@ -93,6 +95,8 @@ struct Group {
     const LunPlan* plan;
     std::string name;
     std::vector<std::shared_ptr<IscsiPath>> paths;
+    std::vector<UnreachedUrl> unreached;  // its URLs that did not log in
+    size_t first = SIZE_MAX;              // the index of its first URL, answering or not
     const std::string& identity() const { return paths.front()->info().identity; }
 };
 
@@ -123,12 +127,8 @@ Result<Group*> GroupFor(std::vector<Group>& groups, const LunPlan& plan, const I
                                                 Where(settings, plan.settings), path.name(), id,
                                                 first.paths.front()->name(), first.identity()));
     }
-    const size_t index = groups.size();
-    std::string name = plan.settings.name;
-    if (settings.grouped_by_identity && index < settings.names.size()) {
-        name = settings.names[index];
-    }
-    groups.push_back({&plan, std::move(name), {}});
+    // Command-line LUNs are named from settings.names once every URL has found its LUN.
+    groups.push_back({&plan, plan.settings.name, {}, {}});
     return &groups.back();
 }
 
@@ -200,17 +200,129 @@ Result<std::vector<LunPlan>> PlanLuns(const MountSettings& settings) {
     return plans;
 }
 
-Result<std::vector<MountedLun>> OpenLuns(const MountSettings& settings, std::vector<LunPlan> plans,
-                                         const std::shared_ptr<Executor>& executor) {
+bool Unreachable(const Status& status) {
+    switch (status.code()) {
+        case ECONNREFUSED:
+        case ECONNRESET:
+        case ETIMEDOUT:
+        case EHOSTUNREACH:
+        case ENETUNREACH:
+        case ENOTCONN:
+        case EIO:  // a login that failed without an answer lunfs knows
+            return true;
+        default:
+            return false;
+    }
+}
+
+Result<std::shared_ptr<IscsiPath>> OpenPath(const LunSettings& lun,
+                                            const std::string& initiator_name, const IscsiUrl& url,
+                                            const ChapSecrets& secrets,
+                                            std::shared_ptr<ReservationKeys> keys) {
+    IscsiPathOptions options = PathOptions(lun, initiator_name, url, secrets);
+    options.reservation_keys = std::move(keys);
+    return IscsiPath::Open(std::move(options));
+}
+
+Result<MountedLun> MakeMountedLun(std::string file, const LunSettings& settings,
+                                  const ChapSecrets& secrets,
+                                  std::vector<std::shared_ptr<IscsiPath>> paths, bool shared_lun,
+                                  const std::string& initiator_name,
+                                  const std::shared_ptr<Executor>& executor) {
+    Result<std::shared_ptr<TargetFence>> fence =
+        OpenFence(settings, shared_lun, initiator_name, secrets, paths);
+    if (!fence.ok()) {
+        return Status::Fail(
+            fence.status().code(),
+            fmt::format("{}: --fence {}: {}", file, settings.fence, fence.status().message()));
+    }
+    auto clock = std::make_shared<SteadyClock>();
+    auto device = std::make_shared<MultipathDevice>(
+        std::vector<std::shared_ptr<PathIo>>(paths.begin(), paths.end()),
+        MakeEngineOptions(settings), clock, executor, fence.value());
+    auto cache = std::make_shared<BlockCache>(device, MakeCacheOptions(settings), clock);
+    return MountedLun{std::move(file),   std::move(fence).value(),
+                      std::move(device), std::move(cache),
+                      settings,          secrets};
+}
+
+Result<OpenedLuns> OpenLuns(const MountSettings& settings, std::vector<LunPlan> plans,
+                            const std::shared_ptr<Executor>& executor) {
+    // Every URL in order, with what its last attempt gave.
+    struct Try {
+        const LunPlan* plan;
+        IscsiUrl url;
+        std::shared_ptr<IscsiPath> path;  // null until it logged in
+        Status error;
+        size_t group = SIZE_MAX;  // index in `groups` once grouped
+    };
+    std::vector<Try> tries;
+    for (const LunPlan& plan : plans) {
+        for (const IscsiUrl& url : plan.urls) tries.push_back({&plan, url, nullptr, Status::Ok()});
+    }
+    // Tries `batch` all at once (a black hole costs one login timeout, not one per URL), and
+    // returns the first answer that will not change by waiting.
+    auto attempt = [&](const std::vector<Try*>& batch) -> Status {
+        std::vector<std::future<Result<std::shared_ptr<IscsiPath>>>> opening;
+        for (Try* t : batch) {
+            opening.push_back(std::async(std::launch::async, [&settings, t] {
+                return OpenPath(t->plan->settings, settings.initiator_name, t->url,
+                                t->plan->secrets);
+            }));
+        }
+        for (size_t i = 0; i < batch.size(); ++i) {
+            Result<std::shared_ptr<IscsiPath>> path = opening[i].get();
+            if (path.ok()) {
+                batch[i]->path = std::move(path).value();
+            } else {
+                batch[i]->error = path.status();
+            }
+        }
+        for (Try* t : batch) {
+            if (!t->path && !Unreachable(t->error)) return t->error;
+        }
+        return Status::Ok();
+    };
+    auto answered = [&](const LunPlan* plan) {
+        return std::any_of(tries.begin(), tries.end(),
+                           [&](const Try& t) { return t.plan == plan && t.path; });
+    };
+    // The URLs of LUNs none of whose URLs logged in yet.
+    auto missing = [&] {
+        std::vector<Try*> out;
+        for (Try& t : tries) {
+            if (!t.path && !answered(t.plan)) out.push_back(&t);
+        }
+        return out;
+    };
+    std::vector<Try*> all;
+    for (Try& t : tries) all.push_back(&t);
+    if (Status s = attempt(all); !s.ok()) return s;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(settings.wait_s);
+    std::chrono::seconds backoff = kRetryFirst;
+    for (std::vector<Try*> left = missing(); !left.empty(); left = missing()) {
+        const auto now = std::chrono::steady_clock::now();
+        if (now >= deadline) break;
+        const auto pause = std::min<std::chrono::steady_clock::duration>(backoff, deadline - now);
+        spdlog::info(
+            "no URL of the LUN of {} answers yet ({}); trying again in {:.1f} s, for {} s "
+            "more at most",
+            left.front()->url.ToString(), left.front()->error.message(),
+            std::chrono::duration<double>(pause).count(),
+            std::chrono::ceil<std::chrono::seconds>(deadline - now).count());
+        std::this_thread::sleep_for(pause);
+        backoff = std::min(backoff * 2, kRetryMax);
+        if (Status s = attempt(left); !s.ok()) return s;
+    }
+
     std::vector<Group> groups;
     std::vector<std::pair<IscsiUrl, std::string>> seen;  // url, identity
     for (const LunPlan& plan : plans) {
         bool first = true;
-        for (const IscsiUrl& url : plan.urls) {
-            Result<std::shared_ptr<IscsiPath>> path = IscsiPath::Open(
-                PathOptions(plan.settings, settings.initiator_name, url, plan.secrets));
-            if (!path.ok()) return path.status();
-            const std::string& id = path.value()->info().identity;
+        for (Try& t : tries) {
+            if (t.plan != &plan || !t.path) continue;
+            const IscsiUrl& url = t.url;
+            const std::string& id = t.path->info().identity;
             if (id.empty()) {
                 return Status::Fail(EPROTO,
                                     fmt::format("{} reports no identity (VPD 0x83 or 0x80); "
@@ -226,12 +338,78 @@ Result<std::vector<MountedLun>> OpenLuns(const MountSettings& settings, std::vec
                 }
             }
             seen.emplace_back(url, id);
-            Result<Group*> group = GroupFor(groups, plan, *path.value(), settings,
-                                            settings.grouped_by_identity || first);
+            Result<Group*> group =
+                GroupFor(groups, plan, *t.path, settings, settings.grouped_by_identity || first);
             if (!group.ok()) return group.status();
             if (group.value()->name.empty()) group.value()->name = fmt::format("lun{}", url.lun);
-            group.value()->paths.push_back(std::move(path).value());
+            group.value()->paths.push_back(t.path);
+            t.group = static_cast<size_t>(group.value() - groups.data());
+            group.value()->first =
+                std::min(group.value()->first, static_cast<size_t>(&t - &tries[0]));
             first = false;
+        }
+    }
+
+    // Where each URL that did not log in belongs.
+    std::vector<PendingLun> pending;
+    std::vector<const LunPlan*> pending_plans;  // by pending LUN
+    for (size_t i = 0; i < tries.size(); ++i) {
+        Try& t = tries[i];
+        if (t.path) continue;
+        Group* home = nullptr;
+        if (!settings.grouped_by_identity) {
+            for (Group& g : groups) {
+                if (g.plan == t.plan) home = &g;
+            }
+            if (!home) {
+                const size_t p = static_cast<size_t>(
+                    std::find(pending_plans.begin(), pending_plans.end(), t.plan) -
+                    pending_plans.begin());
+                if (p == pending.size()) {
+                    const std::string& name = t.plan->settings.name;
+                    pending.push_back({name.empty() ? fmt::format("lun{}", t.url.lun) : name,
+                                       t.plan->settings,
+                                       t.plan->secrets,
+                                       {}});
+                    pending_plans.push_back(t.plan);
+                }
+                pending[p].urls.push_back({t.url, t.error});
+                continue;
+            }
+        } else {
+            for (const Try& u : tries) {
+                if (u.path && u.url.target == t.url.target && u.url.lun == t.url.lun) {
+                    home = &groups[u.group];
+                }
+            }
+            // A URL given for the one LUN on the command line is one of its paths.
+            if (!home && groups.size() == 1 && settings.names.size() <= 1) home = &groups[0];
+            if (!home && !groups.empty()) {
+                return Status::Fail(
+                    t.error.code(),
+                    fmt::format("{} cannot be reached ({}), and the URLs that answer reach {} "
+                                "LUNs: which one it belongs to is unknown; mount them from a "
+                                "config file ([[lun]] tables), or add it later with lunfs path add",
+                                t.url.ToString(), t.error.message(), groups.size()));
+            }
+        }
+        if (home) {
+            home->unreached.push_back({t.url, t.error});
+            home->first = std::min(home->first, i);
+        }
+    }
+    if (groups.empty()) {
+        const Status& first = tries.front().error;
+        if (settings.wait_s == 0) return first;
+        return Status::Fail(
+            first.code(), fmt::format("{} (after waiting {} s)", first.message(), settings.wait_s));
+    }
+    if (settings.grouped_by_identity) {
+        // Names go to the LUNs in the order of their first URL, answering or not.
+        std::stable_sort(groups.begin(), groups.end(),
+                         [](const Group& a, const Group& b) { return a.first < b.first; });
+        for (size_t i = 0; i < groups.size() && i < settings.names.size(); ++i) {
+            groups[i].name = settings.names[i];
         }
     }
     if (settings.names.size() > groups.size()) {
@@ -239,34 +417,40 @@ Result<std::vector<MountedLun>> OpenLuns(const MountSettings& settings, std::vec
                                                 "LUN, in URL order",
                                                 settings.names.size(), groups.size()));
     }
-    std::vector<MountedLun> out;
-    for (Group& g : groups) {
-        if (std::any_of(out.begin(), out.end(),
-                        [&](const MountedLun& m) { return m.file == g.name; })) {
+    std::vector<std::string> files;
+    for (const Group& g : groups) files.push_back(g.name);
+    for (const PendingLun& p : pending) files.push_back(p.file);
+    for (size_t i = 0; i < files.size(); ++i) {
+        if (std::find(files.begin(), files.begin() + static_cast<ptrdiff_t>(i), files[i]) !=
+            files.begin() + static_cast<ptrdiff_t>(i)) {
             return Status::Fail(
                 EINVAL,
-                fmt::format("two LUNs would both be named '{}'; name them with {}", g.name,
+                fmt::format("two LUNs would both be named '{}'; name them with {}", files[i],
                             settings.grouped_by_identity ? "--name, once per LUN in URL order"
                                                          : "name = \"...\" in each [[lun]]"));
         }
-        spdlog::info("{}: LUN {} over {} path(s)", g.name, g.identity(), g.paths.size());
-        Result<std::shared_ptr<TargetFence>> fence =
-            OpenFence(g.plan->settings, settings.shared_lun, settings.initiator_name,
-                      g.plan->secrets, g.paths);
-        if (!fence.ok()) {
-            return Status::Fail(fence.status().code(),
-                                fmt::format("{}: --fence {}: {}", g.name, g.plan->settings.fence,
-                                            fence.status().message()));
-        }
-        auto clock = std::make_shared<SteadyClock>();
-        auto device = std::make_shared<MultipathDevice>(
-            std::vector<std::shared_ptr<PathIo>>(g.paths.begin(), g.paths.end()),
-            MakeEngineOptions(g.plan->settings), clock, executor, fence.value());
-        auto cache =
-            std::make_shared<BlockCache>(device, MakeCacheOptions(g.plan->settings), clock);
-        out.push_back({g.name, std::move(fence).value(), std::move(device), std::move(cache),
-                       g.plan->settings, g.plan->secrets});
     }
+    OpenedLuns out;
+    for (Group& g : groups) {
+        spdlog::info("{}: LUN {} over {} path(s)", g.name, g.identity(), g.paths.size());
+        for (const UnreachedUrl& u : g.unreached) {
+            spdlog::warn("{}: {} cannot be reached ({}); trying it again in the background", g.name,
+                         u.url.ToString(), u.error.message());
+        }
+        Result<MountedLun> mounted =
+            MakeMountedLun(g.name, g.plan->settings, g.plan->secrets, std::move(g.paths),
+                           settings.shared_lun, settings.initiator_name, executor);
+        if (!mounted.ok()) return mounted.status();
+        out.mounted.push_back(std::move(mounted).value());
+        out.unreached.push_back(std::move(g.unreached));
+    }
+    for (const PendingLun& p : pending) {
+        spdlog::warn(
+            "{}: no URL of it can be reached ({}); the other LUNs are mounted, this one "
+            "will be once a URL answers",
+            p.file, p.urls.front().error.message());
+    }
+    out.pending = std::move(pending);
     return out;
 }
 
@@ -284,10 +468,9 @@ Status RunPathsCommand(std::string_view text, const std::vector<MountedLun>& lun
     Result<IscsiUrl> url = ParseIscsiUrl(url_text);
     if (!url.ok()) return url.status();
     if (verb == "remove") return lun->device->RemovePath(url.value().ToString());
-    IscsiPathOptions options =
-        PathOptions(lun->settings, initiator_name, url.value(), lun->secrets);
-    if (lun->fence) options.reservation_keys = lun->fence->KeysForNewPaths();
-    Result<std::shared_ptr<IscsiPath>> path = IscsiPath::Open(std::move(options));
+    Result<std::shared_ptr<IscsiPath>> path =
+        OpenPath(lun->settings, initiator_name, url.value(), lun->secrets,
+                 lun->fence ? lun->fence->KeysForNewPaths() : nullptr);
     if (!path.ok()) return path.status();
     if (lun->fence) lun->fence->Adopt(path.value());
     return lun->device->AddPath(std::move(path).value());

@@ -94,20 +94,23 @@ std::string RenderManPage(const CLI::App& app) {
          app.get_subcommands([](const CLI::App* a) { return !a->get_group().empty(); })) {
         out += Section(*sub);
     }
-    out += ".SH \"MOUNT HELPER\"\n" +
-           Roff(
-               "mount -t fuse.lunfs and /etc/fstab lines run lunfs through mount.fuse3 as "
-               "`lunfs SOURCE MOUNTPOINT -o OPTIONS`. SOURCE is one or more URLs joined by ',', "
-               "or a config file; OPTIONS are the long option names of lunfs mount "
-               "(policy=failover,name=vm1, config=FILE); ro and rw set read-only, and the "
-               "options mount itself passes (_netdev, noatime, nosuid, ...) are accepted. "
-               "mount(8) runs helpers with a fixed PATH, so lunfs must be installed in "
-               "/usr/local/bin, /usr/bin or /bin (cmake --install build).") +
-           "\n.PP\n.nf\n" +
-           Roff(
-               "iscsi://192.0.2.10/iqn.2026-01.com.example:store/1 /mnt/san fuse.lunfs "
-               "_netdev,name=vm1 0 0\n/etc/lunfs/san.toml /mnt/san fuse.lunfs _netdev 0 0") +
-           "\n.fi\n";
+    out +=
+        ".SH \"MOUNT HELPER\"\n" +
+        Roff(
+            "mount -t fuse.lunfs and /etc/fstab lines run lunfs through mount.fuse3 as "
+            "`lunfs SOURCE MOUNTPOINT -o OPTIONS`. SOURCE is one or more URLs joined by ',', "
+            "or a config file; OPTIONS are the long option names of lunfs mount "
+            "(policy=failover,name=vm1, config=FILE); ro and rw set read-only, and the "
+            "options mount itself passes (_netdev, noatime, nosuid, ...) are accepted; "
+            "wait=SECONDS keeps trying while no portal of a LUN answers yet, as a _netdev line "
+            "may need at boot. "
+            "mount(8) runs helpers with a fixed PATH, so lunfs must be installed in "
+            "/usr/local/bin, /usr/bin or /bin (cmake --install build).") +
+        "\n.PP\n.nf\n" +
+        Roff(
+            "iscsi://192.0.2.10/iqn.2026-01.com.example:store/1 /mnt/san fuse.lunfs "
+            "_netdev,name=vm1 0 0\n/etc/lunfs/san.toml /mnt/san fuse.lunfs _netdev,wait=60 0 0") +
+        "\n.fi\n";
     out +=
         ".SH \"EXIT STATUS\"\n0 on success, 1 when the work failed (unreachable portal, "
         "refused login, I/O error), 2 for bad usage or input.\n";

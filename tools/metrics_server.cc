@@ -55,11 +55,12 @@ const std::vector<LunMetric>& LunMetrics() {
          [](const auto& l) { return D(l.stats.failed_requests); }},
         {"lunfs_lun_queued_extents", "gauge", "Extents waiting for a live path or a retry delay.",
          [](const auto& l) { return D(l.stats.queued_extents); }},
-        {"lunfs_fences_total", "counter", "Fences of failed sessions the target confirmed.",
+        {"lunfs_fence_confirmed_total", "counter",
+         "Fences of failed sessions the target confirmed.",
          [](const auto& l) { return D(l.stats.fences); }},
         {"lunfs_fence_failures_total", "counter", "Fences tried and not confirmed (retried).",
          [](const auto& l) { return D(l.stats.fence_failures); }},
-        {"lunfs_fenced_ranges", "gauge", "Completed writes whose bytes wait for a fence.",
+        {"lunfs_fence_waiting_ranges", "gauge", "Completed writes whose bytes wait for a fence.",
          [](const auto& l) { return D(l.stats.fenced_ranges); }},
         {"lunfs_cache_capacity_bytes", "gauge", "Memory the LUN's cache may hold.",
          [](const auto& l) { return D(l.cache.capacity_bytes); }},
@@ -179,6 +180,10 @@ std::string RenderPrometheus(const StatsSnapshot& snapshot) {
                 out += fmt::format("{}{{lun=\"{}\",path=\"{}\"}} {}\n", m.name, Escape(lun.file),
                                    Escape(p.name), m.value(p));
             }
+        }
+        for (const auto& [file, p] : snapshot.pending) {
+            out += fmt::format("{}{{lun=\"{}\",path=\"{}\"}} {}\n", m.name, Escape(file),
+                               Escape(p.name), m.value(p));
         }
     }
     return out;

@@ -14,6 +14,7 @@
 #include <future>
 #include <memory>
 #include <mutex>
+#include <sstream>
 #include <thread>
 
 #include "core/rmw_device.h"
@@ -26,6 +27,7 @@
 #include "tools/lun_setup.h"
 #include "tools/metrics_server.h"
 #include "tools/mount_guard.h"
+#include "tools/path_retrier.h"
 #include "tools/stats_json.h"
 #include "tools/stats_sampler.h"
 
@@ -128,6 +130,37 @@ bool AnswerInFlight(LunFs& fs, const std::vector<MountedLun>& luns) {
     return fs.WaitIdle(kShutdownGrace);
 }
 
+// A LUN none of whose URLs answered at mount time, now that one has: refused when this mount or
+// another one on this host serves it already (the checks a mount makes), else its file appears.
+Status MountLate(const MountedLun& m, LunList& luns, LunFs& fs, bool shared_lun) {
+    const std::string& id = m.device->info().identity;
+    for (const MountedLun& other : luns.Get()) {
+        if (other.device->info().identity == id) {
+            return Status::Fail(
+                EINVAL, fmt::format("it reaches LUN {}, which is also LUN '{}'", id, other.file));
+        }
+    }
+    if (Status s = CheckLunsNotMountedElsewhere({m}, shared_lun); !s.ok()) return s;
+    luns.Add(m);
+    fs.Attach(m.file, std::make_shared<RmwDevice>(m.cache));
+    return Status::Ok();
+}
+
+// `.lunfs/paths` commands, for URLs still waiting too: `remove` forgets one, and a URL added
+// by hand is no longer waited for.
+Status RunPathsCommandOrPending(std::string_view text, const std::vector<MountedLun>& luns,
+                                PathRetrier& retrier, const std::string& initiator_name) {
+    std::istringstream in{std::string(text)};
+    std::string verb, file, url_text;
+    in >> verb >> file >> url_text;
+    Result<IscsiUrl> url = ParseIscsiUrl(url_text);
+    const std::string name = url.ok() ? url.value().ToString() : url_text;
+    if (verb == "remove" && retrier.Remove(file, name)) return Status::Ok();
+    Status s = RunPathsCommand(text, luns, initiator_name);
+    if (s.ok() && verb == "add") retrier.Remove(file, name);
+    return s;
+}
+
 }  // namespace
 
 int RunMount(const MountSettings& o) {
@@ -159,12 +192,19 @@ int RunMount(const MountSettings& o) {
     // One TBB worker runs posted work (retries); FUSE workers and the paths' threads, which split
     // new requests in the arena themselves, each find a slot of their own there.
     auto executor = std::make_shared<TbbExecutor>(1, static_cast<int>(o.fuse_threads) + 8);
-    Result<std::vector<MountedLun>> opened = OpenLuns(o, std::move(plans).value(), executor);
+    Result<OpenedLuns> opened = OpenLuns(o, std::move(plans).value(), executor);
     if (!opened.ok()) return report.Failed(opened.status(), kExitFailed);
-    const std::vector<MountedLun> mounted = std::move(opened).value();
-    Status shared = CheckLunsNotMountedElsewhere(mounted, o.shared_lun);
+    Status shared = CheckLunsNotMountedElsewhere(opened.value().mounted, o.shared_lun);
     if (!shared.ok()) return report.Failed(shared, kExitBadInput);
-    StatsSampler sampler(mounted);
+    // LUNs none of whose URLs answered are mounted later: the list grows, and the retrier keeps
+    // trying what did not answer.
+    LunList luns(opened.value().mounted);
+    PathRetrier retrier(o.initiator_name, o.shared_lun, executor);
+    for (size_t i = 0; i < opened.value().mounted.size(); ++i) {
+        retrier.Add(opened.value().mounted[i], opened.value().unreached[i]);
+    }
+    for (const PendingLun& p : opened.value().pending) retrier.Add(p);
+    StatsSampler sampler([&luns] { return luns.Get(); }, [&retrier] { return retrier.Pending(); });
 
     std::unique_ptr<MetricsServer> metrics;
     if (!o.metrics.empty()) {
@@ -177,22 +217,30 @@ int RunMount(const MountSettings& o) {
 
     std::vector<LunFile> files;
     bool all_read_only = true;
-    for (const MountedLun& m : mounted) {
+    for (const MountedLun& m : opened.value().mounted) {
         files.push_back({m.file, std::make_shared<RmwDevice>(m.cache), m.settings.read_only});
         all_read_only = all_read_only && m.settings.read_only;
+    }
+    for (const PendingLun& p : opened.value().pending) {
+        files.push_back({p.file, nullptr, p.settings.read_only});
+        all_read_only = all_read_only && p.settings.read_only;
     }
     std::string last_result = "ok\n";  // what the last paths command said
     std::mutex last_mu;
     std::vector<ControlFile> control = {
         {"pid", [] { return fmt::format("{}\n", getpid()); }, nullptr},
-        {"stats", [&] { return RenderStatsJson(mounted, sampler.Rates(), metrics_at); }, nullptr},
+        {"stats",
+         [&] {
+             return RenderStatsJson(luns.Get(), sampler.Rates(), metrics_at, retrier.Pending());
+         },
+         nullptr},
         {"paths",
          [&] {
              std::lock_guard lock(last_mu);
              return last_result;
          },
          [&](std::string_view text) {
-             Status s = RunPathsCommand(text, mounted, o.initiator_name);
+             Status s = RunPathsCommandOrPending(text, luns.Get(), retrier, o.initiator_name);
              std::lock_guard lock(last_mu);
              last_result = s.ok() ? "ok\n" : s.message() + "\n";
              return s;
@@ -209,23 +257,25 @@ int RunMount(const MountSettings& o) {
     mount_options.allow_other = o.allow_other;
     mount_options.read_only = all_read_only;
     mount_options.fsname =
-        fmt::format("lunfs:{}", ParseIscsiUrl(mounted.front().settings.urls.front())->target);
+        fmt::format("lunfs:{}", ParseIscsiUrl(luns.Get().front().settings.urls.front())->target);
     Result<std::unique_ptr<FuseSession>> session =
         FuseSession::Mount(fs, o.mountpoint, mount_options);
     if (!session.ok()) return report.Failed(session.status(), kExitFailed);
 
-    spdlog::info("mounted {} LUN(s) on {}{}", mounted.size(), o.mountpoint,
+    spdlog::info("mounted {} LUN(s) on {}{}", luns.Get().size(), o.mountpoint,
                  metrics_at.empty() ? "" : "; metrics on http://" + metrics_at + "/metrics");
+    retrier.Start([&](const MountedLun& m) { return MountLate(m, luns, fs, o.shared_lun); });
     report.Ready();
     Status run = session.value()->Run(o.fuse_threads);
-    if (!AnswerInFlight(fs, mounted)) {
+    retrier.Stop();  // nothing joins the mount any more
+    if (!AnswerInFlight(fs, luns.Get())) {
         // A reply to a destroyed session would write to freed memory: the session is left to
         // the process's exit.
         (void)session.value().release();
         spdlog::error("requests still unanswered at exit; leaving the FUSE session open");
     }
     session.value().reset();  // unmount before the paths log out
-    FlushCaches(mounted);
+    FlushCaches(luns.Get());
     metrics.reset();
     if (!run.ok()) {
         spdlog::error("{}", run.message());

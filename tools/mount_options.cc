@@ -117,6 +117,11 @@ const std::vector<MountOption>& Table() {
          "users must coordinate, as a cluster file system does); without it that is refused "
          "unless both mounts use --cache none",
          &M::shared_lun},
+        {"wait", "", "S",
+         "When no URL of a LUN can be reached, keep trying this long before giving up on it "
+         "(0: at once; what an fstab line with _netdev needs at boot); URLs that cannot be "
+         "reached while others of their LUN can are retried in the background whatever this is",
+         &M::wait_s, 0, 86400},
         {"log-level",
          "",
          "L",

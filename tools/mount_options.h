@@ -52,7 +52,10 @@ struct MountSettings {
     std::string metrics;                // host:port of the Prometheus endpoint; "" for none
     bool metrics_allow_remote = false;  // let --metrics listen on a non-loopback address
     bool shared_lun = false;  // mount LUNs another lunfs daemon here serves, whatever the caches
-    LunSettings defaults;     // the per-LUN options given for the whole mount
+    // Seconds to keep trying while no URL of a LUN can be reached before giving up on it (at
+    // boot, the network may come up after the mount is started); 0 gives up at once.
+    unsigned wait_s = 0;
+    LunSettings defaults;            // the per-LUN options given for the whole mount
     std::vector<std::string> names;  // --name values, in order (command line and -o)
     // The LUNs. From the command line: one entry holding every URL, split into LUNs by their
     // identity (and named from `names`). From a config: one entry per [[lun]] table.

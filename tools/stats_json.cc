@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <cmath>
 #include <nlohmann/json.hpp>
 
 #include "tools/logging.h"
@@ -26,10 +27,29 @@ nlohmann::json CacheJson(const CacheStats& c) {
     };
 }
 
+// A path that has not logged in: the counters of one that did nothing, and why.
+nlohmann::json PendingJson(const PendingPath& p) {
+    nlohmann::json out = {
+        {"url", p.url},  {"state", p.state}, {"use", "pending"},
+        {"priority", 0}, {"error", p.error}, {"attempts", p.attempts},
+    };
+    if (p.next_attempt_in_s >= 0) {
+        out["next_attempt_in_s"] = std::round(p.next_attempt_in_s * 10) / 10;
+    }
+    for (const char* zero :
+         {"reads", "writes", "bytes_read", "bytes_written", "syncs", "discards", "in_flight",
+          "in_flight_bytes", "latency_ewma_us", "latency_p99_us", "throughput_estimate_bps",
+          "read_bps", "write_bps", "retries", "failures", "resets", "path_failures"}) {
+        out[zero] = 0;
+    }
+    return out;
+}
+
 }  // namespace
 
 std::string RenderStatsJson(const std::vector<MountedLun>& luns, const RateTable& rates,
-                            const std::string& metrics_address) {
+                            const std::string& metrics_address,
+                            const std::vector<PendingPath>& pending) {
     nlohmann::json out;
     out["pid"] = getpid();
     out["metrics"] = metrics_address;
@@ -66,6 +86,9 @@ std::string RenderStatsJson(const std::vector<MountedLun>& luns, const RateTable
                 {"path_failures", p.counters.path_failures},
             });
         }
+        for (const PendingPath& p : pending) {
+            if (p.file == lun.file && p.lun_mounted) paths.push_back(PendingJson(p));
+        }
         out["luns"].push_back({
             {"file", lun.file},
             {"identity", st.identity},
@@ -87,6 +110,19 @@ std::string RenderStatsJson(const std::vector<MountedLun>& luns, const RateTable
             {"cache", CacheJson(lun.cache->Stats())},
             {"paths", paths},
         });
+    }
+    out["pending_luns"] = nlohmann::json::array();
+    for (const PendingPath& p : pending) {
+        if (p.lun_mounted) continue;
+        nlohmann::json* lun = nullptr;
+        for (nlohmann::json& l : out["pending_luns"]) {
+            if (l["file"] == p.file) lun = &l;
+        }
+        if (!lun) {
+            out["pending_luns"].push_back({{"file", p.file}, {"paths", nlohmann::json::array()}});
+            lun = &out["pending_luns"].back();
+        }
+        (*lun)["paths"].push_back(PendingJson(p));
     }
     return out.dump(2) + "\n";
 }

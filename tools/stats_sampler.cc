@@ -4,8 +4,10 @@
 
 namespace lunfs {
 
-StatsSampler::StatsSampler(const std::vector<MountedLun>& luns, std::chrono::milliseconds period)
-    : luns_(luns) {
+StatsSampler::StatsSampler(std::function<std::vector<MountedLun>()> luns,
+                           std::function<std::vector<PendingPath>()> pending,
+                           std::chrono::milliseconds period)
+    : luns_(std::move(luns)), pending_(std::move(pending)) {
     Sample();
     ticker_ = std::make_unique<Ticker>(period, [this] { Sample(); });
 }
@@ -18,9 +20,16 @@ std::shared_ptr<const StatsSnapshot> StatsSampler::Latest() const {
 void StatsSampler::Sample() {
     auto next = std::make_shared<StatsSnapshot>();
     const auto now = std::chrono::steady_clock::now();
-    for (const MountedLun& lun : luns_) {
+    for (const MountedLun& lun : luns_()) {
         next->luns.push_back(
             {lun.file, lun.device->info(), lun.device->Stats(), lun.cache->Stats()});
+    }
+    for (const PendingPath& p : pending_()) {
+        PathStats stats;
+        stats.name = p.url;
+        stats.path_state = p.state;
+        stats.slot_state = "pending";
+        next->pending.emplace_back(p.file, std::move(stats));
     }
     const std::shared_ptr<const StatsSnapshot> previous = Latest();
     const double seconds = std::chrono::duration<double>(now - last_time_).count();

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -34,14 +35,19 @@ struct StatsSnapshot {
     };
     std::vector<Lun> luns;
     RateTable rates;
+    // URLs not logged in since the mount, by LUN file: counters all zero, path_state down (or
+    // refused), slot_state pending.
+    std::vector<std::pair<std::string, PathStats>> pending;
 };
 
 class StatsSampler {
   public:
-    // `luns` must outlive the sampler. The first snapshot is taken before the constructor
-    // returns.
-    explicit StatsSampler(const std::vector<MountedLun>& luns,
-                          std::chrono::milliseconds period = std::chrono::seconds(1));
+    // `luns` gives the mount's LUNs (it may gain some), `pending` its URLs not logged in yet;
+    // both are called on the sampler's thread. The first snapshot is taken before the
+    // constructor returns.
+    StatsSampler(std::function<std::vector<MountedLun>()> luns,
+                 std::function<std::vector<PendingPath>()> pending,
+                 std::chrono::milliseconds period = std::chrono::seconds(1));
 
     std::shared_ptr<const StatsSnapshot> Latest() const;
     RateTable Rates() const { return Latest()->rates; }
@@ -49,7 +55,8 @@ class StatsSampler {
   private:
     void Sample();
 
-    const std::vector<MountedLun>& luns_;
+    const std::function<std::vector<MountedLun>()> luns_;
+    const std::function<std::vector<PendingPath>()> pending_;
     std::chrono::steady_clock::time_point last_time_;  // the ticker's thread only, once started
     mutable std::mutex mu_;
     std::shared_ptr<const StatsSnapshot> latest_;  // guarded by mu_

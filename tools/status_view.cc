@@ -78,6 +78,18 @@ std::string CacheLine(const nlohmann::json& lun) {
     return line + "\n";
 }
 
+// "    cannot connect to ...: ...; next attempt in 4 s (attempt 3)" under a path that has not
+// logged in since the mount; "" for the others.
+std::string PendingLine(const nlohmann::json& p) {
+    if (S(p, "use") != "pending") return "";
+    const auto next = p.find("next_attempt_in_s");
+    if (next == p.end() || !next->is_number()) {
+        return fmt::format("    {}: {}\n", S(p, "state"), S(p, "error"));
+    }
+    return fmt::format("    {}; next attempt in {:.0f} s (attempts so far: {})\n", S(p, "error"),
+                       std::ceil(next->get<double>()), U(p, "attempts"));
+}
+
 }  // namespace
 
 std::string FormatRate(double bps) {
@@ -90,10 +102,13 @@ std::string FormatRate(double bps) {
 std::string RenderStatusTable(const nlohmann::json& doc) {
     if (!doc.is_object() || !doc.contains("luns") || !doc["luns"].is_array()) return "";
     std::string out;
+    const nlohmann::json pending = doc.value("pending_luns", nlohmann::json::array());
     size_t width = 4;
-    for (const auto& lun : doc["luns"]) {
-        for (const auto& p : lun.value("paths", nlohmann::json::array())) {
-            width = std::max(width, S(p, "url").size());
+    for (const auto* list : {&doc["luns"], &pending}) {
+        for (const auto& lun : *list) {
+            for (const auto& p : lun.value("paths", nlohmann::json::array())) {
+                width = std::max(width, S(p, "url").size());
+            }
         }
     }
     const std::string row = fmt::format(
@@ -113,6 +128,14 @@ std::string RenderStatusTable(const nlohmann::json& doc) {
                                Mib(U(p, "bytes_read")), Mib(U(p, "bytes_written")),
                                U(p, "in_flight"), U(p, "latency_ewma_us"), U(p, "latency_p99_us"),
                                U(p, "retries"), U(p, "failures"));
+            out += PendingLine(p);
+        }
+    }
+    for (const auto& lun : pending) {
+        out += fmt::format("{}  not mounted yet: none of its URLs has logged in\n", S(lun, "file"));
+        for (const auto& p : lun.value("paths", nlohmann::json::array())) {
+            out += fmt::format("  {}  {}\n", S(p, "url"), S(p, "state"));
+            out += PendingLine(p);
         }
     }
     if (!S(doc, "metrics").empty()) {
@@ -146,6 +169,11 @@ std::vector<std::string> RenderWatchFrame(const nlohmann::json& doc, const std::
             const double w = static_cast<double>(U(p, "write_bps"));
             lines.push_back(
                 Cut(fmt::format("  {}  {} / {}", S(p, "url"), S(p, "state"), S(p, "use")), width));
+            if (std::string why = PendingLine(p); !why.empty()) {
+                why.pop_back();
+                lines.push_back(Cut(why, width));
+                continue;
+            }
             lines.push_back(fmt::format("    R {} {:>11}  W {} {:>11}",
                                         Bar(r, style.scale_bps, cells, style.utf8), FormatRate(r),
                                         Bar(w, style.scale_bps, cells, style.utf8), FormatRate(w)));
@@ -155,6 +183,18 @@ std::vector<std::string> RenderWatchFrame(const nlohmann::json& doc, const std::
                                 U(p, "in_flight"), U(p, "latency_ewma_us"), U(p, "latency_p99_us"),
                                 U(p, "retries"), U(p, "failures")),
                     width));
+        }
+    }
+    for (const auto& lun : doc.value("pending_luns", nlohmann::json::array())) {
+        lines.push_back("");
+        lines.push_back(
+            Cut(fmt::format("{}  not mounted yet: none of its URLs has logged in", S(lun, "file")),
+                width));
+        for (const auto& p : lun.value("paths", nlohmann::json::array())) {
+            lines.push_back(Cut(fmt::format("  {}  {}", S(p, "url"), S(p, "state")), width));
+            std::string why = PendingLine(p);
+            if (!why.empty()) why.pop_back();
+            lines.push_back(Cut(why, width));
         }
     }
     return lines;

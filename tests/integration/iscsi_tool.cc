@@ -14,8 +14,19 @@
 //       type Write Exclusive - All Registrants), lun-reset, abort-task-set (from B),
 //       preempt-lun-reset (PREEMPT, then LOGICAL UNIT RESET), reinstate (A logs in again with
 //       its ISID).
+//   lunfs_test_iscsi pr-show URL
+//       prints the LUN's persistent reservation state: "key=0x..." per registered key, then
+//       "reservation=0x... type=N" or "reservation=none".
+//   lunfs_test_iscsi pr-register URL KEY [reserve]
+//       registers KEY (hex) from a session of its own, as another host of a cluster would, and
+//       with "reserve" also takes a Write Exclusive - Registrants Only reservation; then logs out
+//       (the registration stays).
+//   lunfs_test_iscsi pr-clear URL
+//       registers a key of its own and sends CLEAR: no registration or reservation is left.
+//   lunfs_test_iscsi write URL
+//       writes one block of zeros at LBA 0 and prints the status ("GOOD", "RESERVATION_CONFLICT").
 //
-// Exit 0 when the target answered as asked (lun-reset) or the probe ran (fence-probe), 1
+// Exit 0 when the target answered as asked (lun-reset, pr-*) or the probe ran (fence-probe), 1
 // otherwise, 2 for bad usage.
 #include <iscsi/iscsi.h>
 #include <iscsi/scsi-lowlevel.h>
@@ -283,15 +294,120 @@ int FenceProbe(const std::string& method, const char* url, const std::string& ct
     return 0;
 }
 
+// --- persistent reservations ----------------------------------------------------------------
+
+constexpr const char* kOtherInitiator = "iqn.2026-11.io.lunfs.test:another-initiator";
+
+int PrShow(const char* url) {
+    int lun = 0;
+    iscsi_context* ctx = Login(url, kOtherInitiator, 0, &lun);
+    if (!ctx) return 1;
+    int rc = 1;
+    for (int attempt = 0; attempt < 3 && rc != 0; ++attempt) {  // the first may be a UA
+        scsi_task* keys =
+            iscsi_persistent_reserve_in_sync(ctx, lun, SCSI_PERSISTENT_RESERVE_READ_KEYS, 8192);
+        if (!keys || keys->status != SCSI_STATUS_GOOD) {
+            if (keys) scsi_free_scsi_task(keys);
+            continue;
+        }
+        auto* k = static_cast<scsi_persistent_reserve_in_read_keys*>(scsi_datain_unmarshall(keys));
+        for (int i = 0; k && i < k->num_keys; ++i) {
+            std::printf("key=0x%016llx\n", static_cast<unsigned long long>(k->keys[i]));
+        }
+        scsi_free_scsi_task(keys);
+        scsi_task* res = iscsi_persistent_reserve_in_sync(
+            ctx, lun, SCSI_PERSISTENT_RESERVE_READ_RESERVATION, 8192);
+        if (!res || res->status != SCSI_STATUS_GOOD) {
+            if (res) scsi_free_scsi_task(res);
+            continue;
+        }
+        auto* r =
+            static_cast<scsi_persistent_reserve_in_read_reservation*>(scsi_datain_unmarshall(res));
+        if (r && r->reserved) {
+            std::printf("reservation=0x%016llx type=%d\n",
+                        static_cast<unsigned long long>(r->reservation_key), r->pr_type);
+        } else {
+            std::printf("reservation=none\n");
+        }
+        scsi_free_scsi_task(res);
+        rc = 0;
+    }
+    iscsi_logout_sync(ctx);
+    iscsi_destroy_context(ctx);
+    return rc;
+}
+
+int PrRegister(const char* url, uint64_t key, bool reserve) {
+    int lun = 0;
+    iscsi_context* ctx = Login(url, kOtherInitiator, 0, &lun);
+    if (!ctx) return 1;
+    std::string out;
+    for (int attempt = 0; attempt < 3; ++attempt) {
+        out = PrOut(ctx, lun, SCSI_PERSISTENT_RESERVE_REGISTER_AND_IGNORE_EXISTING_KEY, 0, 0, key);
+        if (out == "GOOD") break;
+    }
+    if (out == "GOOD" && reserve) {
+        out = PrOut(ctx, lun, SCSI_PERSISTENT_RESERVE_RESERVE,
+                    SCSI_PERSISTENT_RESERVE_TYPE_WRITE_EXCLUSIVE_REGISTRANTS_ONLY, key, 0);
+    }
+    std::printf("%s\n", out.c_str());
+    iscsi_logout_sync(ctx);
+    iscsi_destroy_context(ctx);
+    return out == "GOOD" ? 0 : 1;
+}
+
+int PrClear(const char* url) {
+    constexpr uint64_t kKey = 0xc1ea4;
+    int lun = 0;
+    iscsi_context* ctx = Login(url, kOtherInitiator, 0, &lun);
+    if (!ctx) return 1;
+    std::string out;
+    for (int attempt = 0; attempt < 3; ++attempt) {
+        out = PrOut(ctx, lun, SCSI_PERSISTENT_RESERVE_REGISTER_AND_IGNORE_EXISTING_KEY, 0, 0, kKey);
+        if (out == "GOOD") break;
+    }
+    if (out == "GOOD") out = PrOut(ctx, lun, SCSI_PERSISTENT_RESERVE_CLEAR, 0, kKey, 0);
+    std::printf("%s\n", out.c_str());
+    iscsi_logout_sync(ctx);
+    iscsi_destroy_context(ctx);
+    return out == "GOOD" ? 0 : 1;
+}
+
+int WriteBlock(const char* url) {
+    int lun = 0;
+    iscsi_context* ctx = Login(url, kOtherInitiator, 0, &lun);
+    if (!ctx) return 1;
+    std::vector<unsigned char> block(4096);
+    std::string out;
+    for (int attempt = 0; attempt < 3; ++attempt) {
+        scsi_task* t = iscsi_write16_sync(ctx, lun, 0, block.data(), 512, 512, 0, 0, 0, 0, 0);
+        out = Outcome(t, ctx);
+        if (out.rfind("CHECK_CONDITION", 0) != 0) break;  // a unit attention: again
+    }
+    std::printf("%s\n", out.c_str());
+    iscsi_logout_sync(ctx);
+    iscsi_destroy_context(ctx);
+    return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+    if (argc == 3 && std::strcmp(argv[1], "pr-show") == 0) return PrShow(argv[2]);
+    if ((argc == 4 || argc == 5) && std::strcmp(argv[1], "pr-register") == 0) {
+        return PrRegister(argv[2], std::strtoull(argv[3], nullptr, 16),
+                          argc == 5 && std::strcmp(argv[4], "reserve") == 0);
+    }
+    if (argc == 3 && std::strcmp(argv[1], "pr-clear") == 0) return PrClear(argv[2]);
+    if (argc == 3 && std::strcmp(argv[1], "write") == 0) return WriteBlock(argv[2]);
     if (argc == 3 && std::strcmp(argv[1], "lun-reset") == 0) return LunReset(argv[2]);
     if (argc == 5 && std::strcmp(argv[1], "fence-probe") == 0) {
         return FenceProbe(argv[2], argv[3], argv[4]);
     }
     std::fprintf(stderr,
                  "usage: lunfs_test_iscsi lun-reset URL\n"
-                 "       lunfs_test_iscsi fence-probe METHOD URL CTL\n");
+                 "       lunfs_test_iscsi fence-probe METHOD URL CTL\n"
+                 "       lunfs_test_iscsi pr-show URL | pr-register URL KEY [reserve] | "
+                 "pr-clear URL | write URL\n");
     return 2;
 }

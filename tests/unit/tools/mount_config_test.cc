@@ -125,6 +125,18 @@ TEST(MountConfigTest, CommandLineOverridesTheConfigAndLunTablesOverrideBoth) {
     EXPECT_FALSE(s->luns[0].read_only);
 }
 
+TEST(MountConfigTest, WaitIsAKeyOfTheWholeMountNotOfALun) {
+    Result<MountConfig> c = ParseMountConfig(std::string("wait = 120\n") + kTwoLuns, "san.toml");
+    ASSERT_TRUE(c.ok()) << c.status().message();
+    MountSettings s;
+    for (const OptionAssignment& a : c->options) ASSERT_TRUE(ApplyOption(a, s).ok());
+    EXPECT_EQ(s.wait_s, 120u);
+    EXPECT_EQ(ErrorOf("wait = \"soon\"\n[[lun]]\nurls = [\"iscsi://h/iqn.x:y/1\"]\n").message(),
+              "san.toml:1: wait: must be a whole number from 0 to 86400, not 'soon'");
+    EXPECT_EQ(ErrorOf("[[lun]]\nurls = [\"iscsi://h/iqn.x:y/1\"]\nwait = 5\n").message(),
+              "san.toml:3: 'wait' applies to the whole mount: put it before the first [[lun]]");
+}
+
 TEST(MountConfigTest, UrlsAndConfigLunsDoNotMix) {
     MountRequest request;
     request.mountpoint = "/mnt";

@@ -1,6 +1,7 @@
 // The one table of mount options: command-line values, mount.fuse3 -o options and their checks.
 #include "tools/mount_options.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 namespace lunfs {
@@ -106,6 +107,44 @@ TEST(MountOptionsTest, UnknownOrIncompleteFuseOptionsAreErrorsNamingThem) {
     EXPECT_FALSE(st.ok());
     st = ParseFuseOptions("config=", out, config);
     EXPECT_FALSE(st.ok());
+}
+
+TEST(MountOptionsTest, WaitIsWholeSecondsForTheMountFromAFlagAnOptionOrAConfigKey) {
+    const MountOption* wait = FindMountOption("wait");
+    ASSERT_NE(wait, nullptr);
+    EXPECT_FALSE(wait->per_lun());
+    EXPECT_TRUE(wait->config_allowed);
+    MountSettings s;
+    EXPECT_EQ(s.wait_s, 0u);  // fail at once unless asked
+    ASSERT_TRUE(ApplyOption(Given("wait", std::string("20")), s).ok());
+    EXPECT_EQ(s.wait_s, 20u);
+    ASSERT_TRUE(ApplyOption({wait, int64_t{86400}, "san.toml:2: wait", true}, s).ok());
+    EXPECT_EQ(s.wait_s, 86400u);
+
+    std::vector<OptionAssignment> out;
+    std::string config;
+    ASSERT_TRUE(ParseFuseOptions("_netdev,wait=30", out, config).ok());
+    ASSERT_EQ(out.size(), 1u);
+    ASSERT_TRUE(ApplyOption(out[0], s).ok());
+    EXPECT_EQ(s.wait_s, 30u);
+    out.clear();
+    EXPECT_EQ(ParseFuseOptions("wait", out, config).message(), "-o wait: needs a value: wait=S");
+}
+
+TEST(MountOptionsTest, BadWaitValuesAreOneLineNamingTheRange) {
+    MountSettings s;
+    for (const char* bad : {"-1", "soon", "2.5", "86401", ""}) {
+        Status st = ApplyOption(Given("wait", std::string(bad)), s);
+        EXPECT_EQ(st.message(), fmt::format("--wait: must be a whole number from 0 to 86400, not "
+                                            "'{}'",
+                                            bad));
+        EXPECT_EQ(st.code(), EINVAL);
+    }
+    Status typed =
+        ApplyOption({FindMountOption("wait"), std::string("20"), "san.toml:3: wait", true}, s);
+    EXPECT_EQ(typed.message(),
+              "san.toml:3: wait: must be a whole number from 0 to 86400, not '20'");
+    EXPECT_EQ(s.wait_s, 0u);
 }
 
 }  // namespace

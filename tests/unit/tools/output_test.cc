@@ -112,6 +112,47 @@ TEST(OutputTest, StatusTableShowsEveryPathWithRatesAndCounters) {
     EXPECT_EQ(RenderStatusTable(nlohmann::json::parse("[]")), "");
 }
 
+TEST(OutputTest, PathsNotLoggedInShowAsDownWithWhyAndTheNextAttempt) {
+    StatsSnapshot snap = Snapshot();
+    PathStats pending;
+    pending.name = "iscsi://192.0.2.12:3260/iqn.t:a/1";
+    pending.path_state = "down";
+    pending.slot_state = "pending";
+    snap.pending.emplace_back("vm\"1", pending);
+    const std::string text = RenderPrometheus(snap);
+    EXPECT_NE(text.find("lunfs_path_up{lun=\"vm\\\"1\",path=\"iscsi://192.0.2.12:3260/iqn.t:a/1\"} "
+                        "0\n"),
+              std::string::npos)
+        << text;
+
+    nlohmann::json doc = StatsDoc();
+    doc["luns"][0]["paths"].push_back({{"url", "iscsi://192.0.2.12:3260/iqn.t:a/1"},
+                                       {"state", "down"},
+                                       {"use", "pending"},
+                                       {"error", "cannot connect to 192.0.2.12:3260: refused"},
+                                       {"attempts", 3},
+                                       {"next_attempt_in_s", 3.2}});
+    doc["pending_luns"] = {{{"file", "away"},
+                            {"paths",
+                             {{{"url", "iscsi://192.0.2.13:3260/iqn.t:b/1"},
+                               {"state", "refused"},
+                               {"use", "pending"},
+                               {"error", "it reaches LUN naa.1, which is also LUN 'lun1'"},
+                               {"attempts", 1}}}}}};
+    const std::string table = RenderStatusTable(doc);
+    EXPECT_NE(table.find("iscsi://192.0.2.12:3260/iqn.t:a/1 down       pending"), std::string::npos)
+        << table;
+    EXPECT_NE(table.find("    cannot connect to 192.0.2.12:3260: refused; next attempt in 4 s "
+                         "(attempts so far: 3)\n"),
+              std::string::npos)
+        << table;
+    EXPECT_NE(table.find("away  not mounted yet: none of its URLs has logged in\n"
+                         "  iscsi://192.0.2.13:3260/iqn.t:b/1  refused\n"
+                         "    refused: it reaches LUN naa.1, which is also LUN 'lun1'\n"),
+              std::string::npos)
+        << table;
+}
+
 TEST(OutputTest, WatchFrameDrawsBarsScaledToTheFastestPathWithinTheWidth) {
     WatchStyle style;
     style.width = 80;
