@@ -171,22 +171,31 @@ MultipathDevice::~MultipathDevice() {
     posted_cv_.wait(lock, [&] { return posted_ == 0; });
 }
 
-void MultipathDevice::Post(std::function<void()> work) {
-    {
-        std::lock_guard lock(posted_mu_);
-        ++posted_;
+// Work the destructor waits for, counted from its construction to its end however it ends.
+class MultipathDevice::Counted {
+  public:
+    explicit Counted(MultipathDevice* self) : self_(self) {
+        std::lock_guard lock(self_->posted_mu_);
+        ++self_->posted_;
     }
-    executor_->Post([this, work = std::move(work)] {
-        // Counted down however the work ends: the executor logs what it throws.
-        struct Done {
-            MultipathDevice* self;
-            ~Done() {
-                std::lock_guard lock(self->posted_mu_);
-                if (--self->posted_ == 0) self->posted_cv_.notify_all();
-            }
-        } done{this};
-        work();
-    });
+    Counted(Counted&& other) noexcept : self_(std::exchange(other.self_, nullptr)) {}
+    Counted(const Counted&) = delete;
+    Counted& operator=(const Counted&) = delete;
+    Counted& operator=(Counted&&) = delete;
+    ~Counted() {
+        if (!self_) return;
+        std::lock_guard lock(self_->posted_mu_);
+        if (--self_->posted_ == 0) self_->posted_cv_.notify_all();
+    }
+
+  private:
+    MultipathDevice* self_;
+};
+
+void MultipathDevice::Post(std::function<void()> work) {
+    // Counted down however the work ends: the executor logs what it throws.
+    executor_->Post(
+        [counted = std::make_shared<Counted>(this), work = std::move(work)] { work(); });
 }
 
 void MultipathDevice::AttachLocked(std::shared_ptr<PathIo> path, int priority) {
@@ -621,17 +630,7 @@ void MultipathDevice::MaybeFence() {
 void MultipathDevice::OnFenced(uint64_t number, Status status) {
     // Counted like posted work: the destructor, released by fence_running_ below, still waits
     // for the rest of this call.
-    {
-        std::lock_guard lock(posted_mu_);
-        ++posted_;
-    }
-    struct Done {
-        MultipathDevice* self;
-        ~Done() {
-            std::lock_guard lock(self->posted_mu_);
-            if (--self->posted_ == 0) self->posted_cv_.notify_all();
-        }
-    } done{this};
+    const Counted counted(this);
     std::vector<RangeLock::Ticket> unfenced;
     {
         std::lock_guard lock(mu_);

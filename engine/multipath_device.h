@@ -161,6 +161,7 @@ class MultipathDevice final : public BlockDevice {
   private:
     struct Parent;
     struct Extent;
+    class Counted;
     static constexpr size_t kNoSlot = SIZE_MAX;
 
     void Split(const std::shared_ptr<Parent>& parent);

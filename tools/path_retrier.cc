@@ -41,25 +41,22 @@ PathRetrier::~PathRetrier() { Stop(); }
 
 void PathRetrier::Add(const MountedLun& lun, const std::vector<UnreachedUrl>& urls) {
     if (urls.empty()) return;
-    auto l = std::make_shared<Lun>(Lun{lun.file, lun.settings, lun.secrets, lun.device, lun.fence});
-    std::lock_guard lock(mu_);
-    for (const UnreachedUrl& u : urls) {
-        auto e = std::make_shared<Entry>();
-        e->lun = l;
-        e->url = u.url;
-        e->name = u.url.ToString();
-        e->error = u.error.message();
-        e->next = std::chrono::steady_clock::now() + kRetryFirst;
-        entries_.push_back(std::move(e));
-    }
+    AddEntries(
+        std::make_shared<Lun>(Lun{lun.file, lun.settings, lun.secrets, lun.device, lun.fence}),
+        urls);
 }
 
 void PathRetrier::Add(const PendingLun& lun) {
-    auto l = std::make_shared<Lun>(Lun{lun.file, lun.settings, lun.secrets, nullptr, nullptr});
+    AddEntries(std::make_shared<Lun>(Lun{lun.file, lun.settings, lun.secrets, nullptr, nullptr}),
+               lun.urls);
+}
+
+void PathRetrier::AddEntries(const std::shared_ptr<Lun>& lun,
+                             const std::vector<UnreachedUrl>& urls) {
     std::lock_guard lock(mu_);
-    for (const UnreachedUrl& u : lun.urls) {
+    for (const UnreachedUrl& u : urls) {
         auto e = std::make_shared<Entry>();
-        e->lun = l;
+        e->lun = lun;
         e->url = u.url;
         e->name = u.url.ToString();
         e->error = u.error.message();

@@ -74,6 +74,7 @@ class PathRetrier {
     struct Lun;
     struct Entry;
 
+    void AddEntries(const std::shared_ptr<Lun>& lun, const std::vector<UnreachedUrl>& urls);
     void Run(const std::shared_ptr<Entry>& entry);
     // Hands a path that logged in to its LUN, building the LUN if it has none yet.
     Status Join(Lun& lun, std::shared_ptr<IscsiPath> path);
