@@ -149,6 +149,7 @@ MultipathDevice::MultipathDevice(std::vector<std::shared_ptr<PathIo>> paths, Eng
 MultipathDevice::~MultipathDevice() {
     ticker_.reset();
     std::vector<std::shared_ptr<PathIo>> paths;
+    if (fencer_) fencer_->Cancel();  // nothing is written after this: no fence is needed
     {
         std::unique_lock lock(mu_);
         shutting_down_ = true;
@@ -807,6 +808,7 @@ void MultipathDevice::Cancel() {
         }
     }
     for (auto& io : reset) io->Reset("the LUN is being closed");
+    if (fencer_) fencer_->Cancel();
     Complete(finished);
 }
 

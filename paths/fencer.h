@@ -35,6 +35,10 @@ class Fencer {
     // Fence) with the outcome. A failure is retried by the engine. Thread-safe.
     virtual void Fence(std::function<void(Status)> done) = 0;
 
+    // Shutting down: a fence in progress stops waiting for the target and is answered, not
+    // confirmed, soon; later ones too. Thread-safe.
+    virtual void Cancel() {}
+
     // What a completed Fence() guarantees; may drop to kTimed at run time (a reservation taken by
     // another initiator), never rise. Thread-safe.
     virtual FenceMode mode() const = 0;

@@ -246,17 +246,30 @@ Result<std::shared_ptr<IscsiPath>> TargetFence::Control() {
 }
 
 Status TargetFence::Call(PathIo& path, PathCommand command) {
-    const auto limit = std::chrono::seconds(options_.control.command_timeout_s) + 5s;
+    if (closing_limit_) return Call(path, std::move(command), *closing_limit_, false);
+    return Call(path, std::move(command),
+                std::chrono::seconds(options_.control.command_timeout_s) + 5s, true);
+}
+
+Status TargetFence::Call(PathIo& path, PathCommand command, std::chrono::milliseconds limit,
+                         bool cancellable) {
     for (int attempt = 0;; ++attempt) {
         auto promise = std::make_shared<std::promise<Status>>();
         std::future<Status> answer = promise->get_future();
         PathCommand c = command;
         c.done = [promise](Status s) { promise->set_value(std::move(s)); };
         path.Submit(std::move(c));
-        if (answer.wait_for(limit) != std::future_status::ready) {
+        const auto until = std::chrono::steady_clock::now() + limit;
+        bool ready = false;
+        while (!ready && std::chrono::steady_clock::now() < until &&
+               !(cancellable && cancelled_.load())) {
+            ready = answer.wait_for(50ms) == std::future_status::ready;
+        }
+        if (!ready) {
+            // The command completes, cancelled, when its session goes: the promise outlives it.
             path.Reset("a fence command went unanswered");
             return Status::Retryable(
-                ETIMEDOUT,
+                cancellable && cancelled_.load() ? ECANCELED : ETIMEDOUT,
                 fmt::format("{}: no answer to {}", path.name(), CommandKindName(command.kind)),
                 Scope::kPath);
         }
@@ -377,16 +390,22 @@ void TargetFence::Fence(std::function<void(Status)> done) {
     }).detach();
 }
 
+void TargetFence::Cancel() {
+    cancelled_.store(true);
+    cv_.notify_all();
+}
+
 void TargetFence::Run() {
     for (;;) {
         std::vector<std::function<void(Status)>> batch;
         {
             std::unique_lock lock(mu_);
             cv_.wait(lock, [&] { return stop_ || !waiting_.empty(); });
-            if (stop_) {
+            if (stop_ || cancelled_.load()) {
                 for (auto& done : waiting_) done(Status::Fail(ECANCELED, "the fence is closed"));
                 waiting_.clear();
-                return;
+                if (stop_) return;
+                continue;
             }
             // Every request waiting now is answered by one fence that starts after all of them.
             batch.assign(std::make_move_iterator(waiting_.begin()),
@@ -405,6 +424,7 @@ void TargetFence::Retire() {
     if (!control_) return;
     // Closing a session logs it out, which on a dead portal takes seconds: not on the way of a
     // fence. Its key, if any, is stale from then on.
+    control_->Reset("the fence's control session is let go");  // no logout on a dead portal
     closers_.emplace_back([old = std::move(control_)]() mutable { old.reset(); });
 }
 
@@ -416,7 +436,9 @@ void TargetFence::Close() {
     cv_.notify_all();
     if (thread_.joinable()) thread_.join();
     if (mode() == FenceMode::kReservation && control_ && control_->state() == PathState::kUp) {
-        // Leaves the LUN as it was found: no registration of this process, no reservation.
+        // Leaves the LUN as it was found: no registration of this process, no reservation. A
+        // target that does not answer soon is not waited for (the next mount cleans up).
+        closing_limit_ = 3s;
         if (Status s = Clean(*control_, true); !s.ok()) {
             spdlog::warn("fence: removing lunfs's registrations from the LUN: {}", s.message());
         }

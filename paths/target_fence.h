@@ -30,6 +30,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -67,6 +68,7 @@ class TargetFence final : public Fencer {
     ~TargetFence() override;
 
     void Fence(std::function<void(Status)> done) override;
+    void Cancel() override;
     FenceMode mode() const override { return mode_.load(); }
     std::string why() const override;
 
@@ -85,9 +87,11 @@ class TargetFence final : public Fencer {
     // The control session, reopened on a portal of an up path when it is not up.
     Result<std::shared_ptr<IscsiPath>> Control();
     void Retire();  // lets the control session go, closed on a thread of its own
-    // One command on `path`, waited for; a UNIT ATTENTION (a reset's, a preemption's) is
-    // answered by sending the command again.
+    // One command on `path`, waited for at most `limit` (and, when `cancellable`, until
+    // Cancel()); a UNIT ATTENTION (a reset's, a preemption's) is answered by sending it again.
     Status Call(PathIo& path, PathCommand command);
+    Status Call(PathIo& path, PathCommand command, std::chrono::milliseconds limit,
+                bool cancellable);
     Result<RegisteredKeys> ReadKeys(PathIo& path);
     Result<std::optional<ReservationHolder>> ReadReservation(PathIo& path);
     Status ReserveOut(PathIo& path, uint8_t action, uint8_t type, uint64_t sa_key);
@@ -103,6 +107,9 @@ class TargetFence final : public Fencer {
 
     const Options options_;
     std::atomic<FenceMode> mode_{FenceMode::kTimed};
+    std::atomic<bool> cancelled_{false};
+    // Closing: commands wait this long at most, cancelled or not.
+    std::optional<std::chrono::milliseconds> closing_limit_;  // used on Close's thread
 
     mutable std::mutex mu_;
     std::string why_;                                  // guarded by mu_

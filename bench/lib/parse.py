@@ -163,6 +163,20 @@ def cmd_lunfs_stats(path):
     print(f"{failed} {retries} {resets} {downs}")
 
 
+def cmd_failover(json_path, stats_path):
+    """The failover scenario's figures: the longest I/O (ms), I/Os, fio's errors, then the
+    mount's fence mode, the fences the target confirmed, and the paths' resets."""
+    _, _, ios, errors, _, lat_max, _ = fio_totals(load_json(json_path))
+    doc = load_json(stats_path)
+    mode, fences, resets = "-", 0, 0
+    for lun in doc.get("luns", []) if isinstance(doc, dict) else []:
+        fence = lun.get("fence") or {}
+        mode = fence.get("mode", mode) or mode
+        fences += int(fence.get("confirmed", 0) or 0)
+        resets += sum(int(p.get("resets", 0) or 0) for p in lun.get("paths", []))
+    print(f"{lat_max / 1e6:.0f} {ios} {errors} {mode} {fences} {resets}")
+
+
 def path_bytes(doc):
     return [int(p.get("bytes_read", 0)) + int(p.get("bytes_written", 0))
             for lun in doc.get("luns", []) for p in lun.get("paths", [])]
@@ -180,11 +194,11 @@ def cmd_shares(before_path, after_path):
 
 def main(argv):
     if len(argv) < 2:
-        die("usage: parse.py fio|iscsi-perf|timeline|lunfs-stats ...")
+        die("usage: parse.py fio|iscsi-perf|timeline|lunfs-stats|shares|failover ...")
     cmd, args = argv[1], argv[2:]
     table = {"fio": (cmd_fio, 1), "iscsi-perf": (cmd_iscsi_perf, 2),
              "timeline": (cmd_timeline, 6), "lunfs-stats": (cmd_lunfs_stats, 1),
-             "shares": (cmd_shares, 2)}
+             "shares": (cmd_shares, 2), "failover": (cmd_failover, 2)}
     if cmd not in table or len(args) != table[cmd][1]:
         die(f"bad arguments: {' '.join(argv[1:])}")
     table[cmd][0](*args)
