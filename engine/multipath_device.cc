@@ -672,7 +672,7 @@ void MultipathDevice::MarkDownLocked(size_t index, const std::string& why, TimeP
     if (slot.state != SlotState::kActive && slot.state != SlotState::kProbation) return;
     slot.state = SlotState::kDown;
     slot.rejoin_window = slot.NoteDown(now, options_.stable_window, options_.stable_window_max,
-                                       options_.damping_memory);
+                                       options_.damping_forgive);
     spdlog::warn("{}: path failed: {}", slot.io->name(), why);
     PromoteIfNoneActiveLocked();
 }
@@ -833,6 +833,9 @@ LunStats MultipathDevice::Stats() const {
         p.name = s.io->name();
         p.path_state = PathStateName(s.io->state());
         p.slot_state = SlotStateName(s.state);
+        if (s.state == SlotState::kProbation) {
+            p.rejoin_in = std::max(Duration::zero(), s.rejoin_at - clock_->Now());
+        }
         p.priority = s.priority;
         p.counters = s.counters;
         p.in_flight_bytes = s.outstanding_bytes;

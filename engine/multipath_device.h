@@ -11,7 +11,8 @@
 //   - an extent that overruns its deadline (a multiple of the path's recent latency) makes the
 //     engine Reset() that path: every command on it completes cancelled and is re-sent elsewhere;
 //   - with no live path, extents wait up to no_path_timeout for one to return, then fail with EIO;
-//   - a path that comes back rejoins after a stable window, longer for a path that keeps failing.
+//   - a path that comes back rejoins after a stable window: 2 s after a one-off failure,
+//     doubled per failure not yet forgiven for a path that keeps failing (PathSlot::NoteDown).
 //
 // No ghost writes. A write re-sent on path B must never be overtaken by its first copy on path A:
 //   1. extents of a failed path are re-sent only from the completion callbacks that path runs
@@ -81,7 +82,7 @@ struct EngineOptions {
     Duration busy_retry_delay = 20ms;  // before re-sending after BUSY / TASK SET FULL
     Duration stable_window = 2s;       // a returning path rejoins after this...
     Duration stable_window_max = 60s;  // ...doubled per recent failure, up to this
-    Duration damping_memory = 120s;    // how long a failure counts as recent
+    Duration damping_forgive = 10s;    // each this long without a failure forgives one
     Duration fence_timeout = 3s;  // rule 5 above, timed fence: the longest a range stays fenced
     Duration fence_retry_min = 100ms;  // a fence the target did not confirm is tried again after
     Duration fence_retry_max = 2s;     //   this, doubled per failure up to this
@@ -96,6 +97,7 @@ struct PathStats {
     std::string name;
     std::string path_state;  // the session: connecting, up, down, closed
     std::string slot_state;  // the engine's use of it: active, probation, down, removing
+    Duration rejoin_in{};    // probation: how long before it rejoins if it stays up
     int priority = 0;
     SlotCounters counters;
     uint64_t in_flight_bytes = 0;

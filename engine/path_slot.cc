@@ -106,12 +106,16 @@ Duration PathSlot::Deadline(Duration floor, Duration ceiling, double factor) con
     return std::clamp<Duration>(typical, floor, ceiling);
 }
 
-Duration PathSlot::NoteDown(TimePoint now, Duration base, Duration max, Duration memory) {
-    while (!recent_downs.empty() && now - recent_downs.front() > memory) recent_downs.pop_front();
-    recent_downs.push_back(now);
+Duration PathSlot::NoteDown(TimePoint now, Duration base, Duration max, Duration forgive) {
+    if (strikes > 0 && forgive > Duration::zero()) {
+        const auto forgiven = static_cast<uint64_t>((now - last_down) / forgive);
+        strikes = forgiven >= strikes ? 0 : strikes - static_cast<uint32_t>(forgiven);
+    }
+    ++strikes;
+    last_down = now;
     ++counters.path_failures;
     Duration window = base;
-    for (size_t i = 1; i < recent_downs.size() && window < max; ++i) window *= 2;
+    for (uint32_t i = 1; i < strikes && window < max; ++i) window *= 2;
     return std::min(window, max);
 }
 

@@ -48,9 +48,11 @@ struct PathSlot {
     std::shared_ptr<PathIo> io;
     int priority = 0;
     SlotState state = SlotState::kActive;
-    TimePoint rejoin_at{};               // kProbation: when it becomes active
-    Duration rejoin_window{};            // the stable window set at its last failure
-    std::deque<TimePoint> recent_downs;  // for damping
+    TimePoint rejoin_at{};     // kProbation: when it becomes active
+    Duration rejoin_window{};  // the stable window set at its last failure
+    // Damping (NoteDown): failures not yet forgiven, and when the last one happened.
+    uint32_t strikes = 0;
+    TimePoint last_down{};
 
     uint64_t outstanding_bytes = 0;
     uint32_t outstanding_ios = 0;
@@ -106,8 +108,10 @@ struct PathSlot {
     // How long an extent sent now may take before the path is suspected.
     Duration Deadline(Duration floor, Duration ceiling, double factor) const;
     // Records a failure at `now` and returns the stable window the path must show before it
-    // rejoins: `base`, doubled for each other failure in the last `memory`, up to `max`.
-    Duration NoteDown(TimePoint now, Duration base, Duration max, Duration memory);
+    // rejoins: `base`, doubled for each failure before it not yet forgiven, up to `max`. Each
+    // `forgive` without a failure forgives one: a one-off failure costs `base` whatever came
+    // long before it, a path that keeps failing waits longer each time, and the penalty decays.
+    Duration NoteDown(TimePoint now, Duration base, Duration max, Duration forgive);
 
   private:
     TimePoint busy_since_{};     // while outstanding_ios > 0: when the path last became busy

@@ -66,6 +66,8 @@ std::string RenderStatsJson(const std::vector<MountedLun>& luns, const RateTable
                 {"url", p.name},
                 {"state", p.path_state},
                 {"use", p.slot_state},
+                {"rejoins_in_ms",
+                 std::chrono::duration_cast<std::chrono::milliseconds>(p.rejoin_in).count()},
                 {"priority", p.priority},
                 {"reads", p.counters.reads},
                 {"writes", p.counters.writes},

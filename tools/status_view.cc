@@ -129,6 +129,12 @@ std::string RenderStatusTable(const nlohmann::json& doc) {
                                U(p, "in_flight"), U(p, "latency_ewma_us"), U(p, "latency_p99_us"),
                                U(p, "retries"), U(p, "failures"));
             out += PendingLine(p);
+            if (S(p, "use") == "probation") {
+                out += fmt::format(
+                    "    held back after its failure; rejoins in {:.1f} s if it "
+                    "stays up\n",
+                    static_cast<double>(U(p, "rejoins_in_ms")) / 1000);
+            }
         }
     }
     for (const auto& lun : pending) {
@@ -136,6 +142,12 @@ std::string RenderStatusTable(const nlohmann::json& doc) {
         for (const auto& p : lun.value("paths", nlohmann::json::array())) {
             out += fmt::format("  {}  {}\n", S(p, "url"), S(p, "state"));
             out += PendingLine(p);
+            if (S(p, "use") == "probation") {
+                out += fmt::format(
+                    "    held back after its failure; rejoins in {:.1f} s if it "
+                    "stays up\n",
+                    static_cast<double>(U(p, "rejoins_in_ms")) / 1000);
+            }
         }
     }
     if (!S(doc, "metrics").empty()) {

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "tests/integration/fio.h"
 #include "tests/integration/ops_helpers.h"
 
 namespace lunfs::test {
@@ -41,6 +42,68 @@ bool WaitPathsActive(const Mount& mount, size_t count, std::chrono::seconds limi
         std::this_thread::sleep_for(200ms);
     }
     return false;
+}
+
+// The use of `url` in the first LUN ("active", "probation", ...), and how long before it rejoins.
+std::pair<std::string, int64_t> UseOf(const Mount& mount, const std::string& url) {
+    const nlohmann::json st = StatsJson(mount);
+    if (st.is_discarded() || !st.contains("luns") || st["luns"].empty()) return {"", 0};
+    const nlohmann::json p = PathOf(st["luns"][0], url);
+    if (p.is_null()) return {"", 0};
+    return {p.value("use", ""), p.value("rejoins_in_ms", int64_t{0})};
+}
+
+// Resets path 1's connections for a moment (nft reject with tcp reset) and measures how long it
+// takes, from the heal, to be in use again; the path is kept busy so that it fails at once.
+double FailOnceAndTimeTheRejoin(const Lab& lab, const Mount& mount, int* probation_ms) {
+    const std::string url = lab.Url(1);
+    {
+        PortFault reset({lab.Port(1)}, /*drop=*/false);
+        EXPECT_TRUE(reset.ok());
+        EXPECT_TRUE(WriteDirect(mount.File(), 0, RandomBytes(4 << 20, 3)));
+        const auto end = Clock::now() + 10s;
+        while (UseOf(mount, url).first == "active" && Clock::now() < end) {
+            EXPECT_TRUE(WriteDirect(mount.File(), 0, RandomBytes(1 << 20, 4)));
+        }
+    }
+    const auto healed = Clock::now();
+    *probation_ms = 0;
+    while (Clock::now() - healed < 90s) {
+        const auto [use, rejoin_ms] = UseOf(mount, url);
+        if (use == "probation")
+            *probation_ms = std::max<int>(*probation_ms, static_cast<int>(rejoin_ms));
+        if (use == "active") break;
+        std::this_thread::sleep_for(50ms);
+    }
+    return std::chrono::duration<double>(Clock::now() - healed).count();
+}
+
+// A one-off failure costs the 2 s stable window, however many failures came long before it; a
+// path that keeps failing waits longer each time, and status says for how long.
+TEST_F(AvailabilityTest, AOneOffFailureRejoinsIn2SecondsAndAFlappingPathWaitsLonger) {
+    LabOptions lo;
+    lo.portals = 2;
+    lo.size = "64M";
+    Lab lab(LabDir(), lo);
+    ASSERT_TRUE(lab.ok()) << lab.error();
+    Mount mount(Mp(), lab.Urls(), "--cache none");
+    ASSERT_TRUE(mount.ok()) << mount.result().output;
+    ASSERT_TRUE(WaitPathsActive(mount, 2, 20s));
+    int held_ms = 0;
+    // A flapping series: the path fails again as soon as it is back in use.
+    std::vector<double> series;
+    for (int i = 0; i < 3; ++i) series.push_back(FailOnceAndTimeTheRejoin(lab, mount, &held_ms));
+    Report("flapping_rejoin_1_ms", static_cast<uint64_t>(series[0] * 1000));
+    Report("flapping_rejoin_3_ms", static_cast<uint64_t>(series[2] * 1000));
+    EXPECT_LT(series[0], 4.5) << "a first failure is held back for the 2 s window";
+    EXPECT_GT(series[2], series[0] + 2) << "a path failing again and again is not held back longer";
+    EXPECT_GT(held_ms, 3000) << "status did not say how long the path is held back";
+    // Then quiet: after 35 s without a failure (10 s forgive one each) the next failure is a
+    // one-off again: 2 s (the old damping kept doubling for two minutes: 16 s).
+    std::this_thread::sleep_for(35s);
+    const double one_off = FailOnceAndTimeTheRejoin(lab, mount, &held_ms);
+    Report("one_off_rejoin_ms", static_cast<uint64_t>(one_off * 1000));
+    EXPECT_LT(one_off, 4.5) << "a one-off failure after a quiet spell was held back";
 }
 
 TEST_F(AvailabilityTest, MountsWithTheAnsweringPathAndTheOthersJoinOnceTheyAnswer) {

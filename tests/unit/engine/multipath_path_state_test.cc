@@ -174,7 +174,7 @@ TEST_F(MultipathPathStateTest, DoublesTheStableWindowOfAPathThatKeepsFailingUpTo
     EngineOptions options = Options();
     options.stable_window = seconds(2);
     options.stable_window_max = seconds(10);
-    options.damping_memory = seconds(120);
+    options.damping_forgive = seconds(10);
     Start(2, options);
     for (int s : {2, 4, 8, 10, 10}) {
         Bounce(0);
@@ -191,9 +191,9 @@ TEST_F(MultipathPathStateTest, LengthensTheWindowOfAPathThatFailsOnProbation) {
     ExpectRejoinsAfter(0, seconds(4));
 }
 
-TEST_F(MultipathPathStateTest, ForgetsFailuresOlderThanTheDampingMemory) {
+TEST_F(MultipathPathStateTest, ForgivesFailuresAfterAQuietSpell) {
     EngineOptions options = Options();
-    options.damping_memory = seconds(30);
+    options.damping_forgive = seconds(30);
     Start(2, options);
     Bounce(0);
     ExpectRejoinsAfter(0, seconds(2));

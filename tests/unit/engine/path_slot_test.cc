@@ -145,21 +145,37 @@ TEST(PathSlotTest, NoteDownDoublesTheWindowPerRecentFailureUpToTheMaximum) {
     PathSlot slot;
     std::vector<Duration> windows;
     for (int i = 0; i < 7; ++i) {
-        windows.push_back(slot.NoteDown(kT0 + seconds(i), seconds(2), seconds(60), seconds(120)));
+        windows.push_back(slot.NoteDown(kT0 + seconds(i), seconds(2), seconds(60), seconds(10)));
     }
     EXPECT_EQ(windows, (std::vector<Duration>{seconds(2), seconds(4), seconds(8), seconds(16),
                                               seconds(32), seconds(60), seconds(60)}));
     EXPECT_EQ(slot.counters.path_failures, 7u);
 }
 
-TEST(PathSlotTest, NoteDownForgetsFailuresOlderThanTheMemory) {
+TEST(PathSlotTest, NoteDownGivesOneOffFailuresTheBaseWindowWhateverCameBefore) {
+    // A path healed three times in a minute, each failure a one-off: 2 s each time (the old
+    // damping, doubling per failure in the last two minutes, gave 2, 4 and 8 s).
     PathSlot slot;
-    EXPECT_EQ(slot.NoteDown(kT0, seconds(2), seconds(60), seconds(120)), seconds(2));
-    EXPECT_EQ(slot.NoteDown(kT0 + seconds(100), seconds(2), seconds(60), seconds(120)), seconds(4));
-    // The first failure is now 121 s old; only the second still counts.
-    EXPECT_EQ(slot.NoteDown(kT0 + seconds(121), seconds(2), seconds(60), seconds(120)), seconds(4));
-    EXPECT_EQ(slot.NoteDown(kT0 + seconds(500), seconds(2), seconds(60), seconds(120)), seconds(2));
-    EXPECT_EQ(slot.counters.path_failures, 4u);
+    for (int at : {0, 20, 40}) {
+        EXPECT_EQ(slot.NoteDown(kT0 + seconds(at), seconds(2), seconds(60), seconds(10)),
+                  seconds(2))
+            << "failure at " << at << " s";
+    }
+    EXPECT_EQ(slot.counters.path_failures, 3u);
+}
+
+TEST(PathSlotTest, NoteDownForgivesOneFailurePerQuietSpell) {
+    PathSlot slot;
+    for (int i = 0; i < 7; ++i)
+        slot.NoteDown(kT0 + seconds(i), seconds(2), seconds(60), seconds(10));
+    // Seven strikes; 25 s of quiet forgive two of them: the eighth failure counts as the sixth.
+    EXPECT_EQ(slot.NoteDown(kT0 + seconds(6 + 25), seconds(2), seconds(60), seconds(10)),
+              seconds(60));
+    // 39 s more forgive three: the ninth counts as the fourth.
+    EXPECT_EQ(slot.NoteDown(kT0 + seconds(31 + 39), seconds(2), seconds(60), seconds(10)),
+              seconds(16));
+    // Long quiet forgives everything.
+    EXPECT_EQ(slot.NoteDown(kT0 + seconds(1000), seconds(2), seconds(60), seconds(10)), seconds(2));
 }
 
 // Runs Balance over `slots` for one request.
