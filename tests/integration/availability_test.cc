@@ -2,6 +2,7 @@
 // paths in state down, retried in the background until they join; with none reachable the mount
 // fails at once unless --wait asks to keep trying; a config LUN that cannot be reached does not
 // keep the others from mounting.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
@@ -104,6 +105,42 @@ TEST_F(AvailabilityTest, AOneOffFailureRejoinsIn2SecondsAndAFlappingPathWaitsLon
     const double one_off = FailOnceAndTimeTheRejoin(lab, mount, &held_ms);
     Report("one_off_rejoin_ms", static_cast<uint64_t>(one_off * 1000));
     EXPECT_LT(one_off, 4.5) << "a one-off failure after a quiet spell was held back";
+}
+
+// An IPv6 portal (::1) works end to end: mount beside an IPv4 path, I/O over both, status,
+// metrics and discover name it in brackets.
+TEST_F(AvailabilityTest, AnIpv6PortalMountsDiscoversAndShowsInStatusAndMetrics) {
+    LabOptions lo;
+    lo.size = "64M";
+    Lab lab(LabDir(), lo);
+    ASSERT_TRUE(lab.ok()) << lab.error();
+    const int v6_port = lab.Port(0) + 11;
+    const CommandResult added = lab.AddPortal("[::1]:" + std::to_string(v6_port));
+    ASSERT_EQ(added.exit_code, 0) << added.output;
+    const std::string v6 = fmt::format("iscsi://[::1]:{}/{}/1", v6_port, lab.Iqn());
+    Mount mount(Mp(), {v6, lab.Url(0)}, "--cache none --metrics 127.0.0.1:0");
+    ASSERT_TRUE(mount.ok()) << mount.result().output;
+    ASSERT_TRUE(WaitPathsActive(mount, 2, 20s));
+    const std::vector<char> data = RandomBytes(8 << 20, 9);
+    ASSERT_TRUE(WriteDirect(mount.File(), 0, data));
+    EXPECT_EQ(ReadFileRange(lab.Backing(), 0, data.size()), data);
+    const nlohmann::json st = StatsJson(mount);
+    const nlohmann::json p = PathOf(st["luns"][0], v6);
+    ASSERT_FALSE(p.is_null()) << st.dump();
+    EXPECT_GT(p["bytes_written"].get<uint64_t>(), 0u) << st.dump();
+    const std::string table = Shell(LunfsBinary() + " status " + Mp()).output;
+    const size_t row = table.find(v6);
+    ASSERT_NE(row, std::string::npos) << table;
+    const std::string line = table.substr(row, table.find('\n', row) - row);
+    EXPECT_NE(line.find(" up "), std::string::npos) << line;
+    const std::string address = st["metrics"].get<std::string>();
+    const CommandResult metrics = Shell("curl -s http://" + address + "/metrics");
+    EXPECT_NE(metrics.output.find("path=\"" + v6 + "\""), std::string::npos) << metrics.output;
+    const CommandResult found =
+        Shell(LunfsBinary() + " discover iscsi://[::1]:" + std::to_string(v6_port));
+    EXPECT_EQ(found.exit_code, 0) << found.output;
+    EXPECT_NE(found.output.find("[::1]:" + std::to_string(v6_port)), std::string::npos)
+        << found.output;
 }
 
 TEST_F(AvailabilityTest, MountsWithTheAnsweringPathAndTheOthersJoinOnceTheyAnswer) {

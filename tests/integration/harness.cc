@@ -140,6 +140,13 @@ CommandResult Lab::LunReset(int lun) const {
     return Shell(TestIscsiBinary() + " lun-reset " + Url(0, lun));
 }
 
+CommandResult Lab::AddPortal(const std::string& portal) const {
+    return Shell("tgtadm -C " + env_.at("LAB_CTL") +
+                 " --lld iscsi --op new --mode portal --param "
+                 "'portal=" +
+                 portal + "'");
+}
+
 int Lab::Sessions() const {
     CommandResult r = Shell("tgtadm -C " + env_.at("LAB_CTL") +
                             " --lld iscsi --op show --mode target | grep -c 'I_T nexus:'");

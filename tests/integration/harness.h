@@ -77,6 +77,8 @@ class Lab {
     // Sends LOGICAL UNIT RESET for `lun` from another initiator; every session then gets a UNIT
     // ATTENTION.
     CommandResult LunReset(int lun = 1) const;
+    // Opens one more portal ("[::1]:PORT", say) on the running target.
+    CommandResult AddPortal(const std::string& portal) const;
     int Sessions() const;  // I_T nexuses the target holds now
 
   private:
