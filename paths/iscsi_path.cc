@@ -416,7 +416,10 @@ void IscsiPath::Run() {
                                    Scope::kPath));
         }
     }
-    if (ctx_ && state_ == PathState::kUp && in_flight_ == 0 && !failure_) LogOut(ctx_lock);
+    if (ctx_ && state_ == PathState::kUp && in_flight_ == 0 && !failure_) {
+        Unregister(ctx_lock);
+        LogOut(ctx_lock);
+    }
     TearDown();  // cancels (and calls back) whatever is still in flight on a logged-in session
     failure_.reset();
     DeliverDeferred();
@@ -441,6 +444,47 @@ void IscsiPath::LogOut(std::unique_lock<std::mutex>& ctx_lock) {
         ctx_lock.lock();
         if (iscsi_service(ctx_, ready > 0 ? fd.revents : 0) < 0) break;
     }
+}
+
+// A session of a host key (`lunfs reservation register`) takes its registration with it when it
+// logs out cleanly (ReservationKeys::UnregisterAtLogout), waiting at most kLogoutTimeoutS; a
+// session that failed leaves its registration behind (on tgtd its nexus is gone for good; the
+// cluster's PREEMPT of the host key removes it with the others).
+void IscsiPath::Unregister(std::unique_lock<std::mutex>& ctx_lock) {
+    if (!old_keys_ || !old_keys_->UnregisterAtLogout() || key_.load() == 0) return;
+    const auto until = Clock::now() + std::chrono::seconds(kLogoutTimeoutS);
+    // A unit attention pending on the session (a preemption, a reset) answers the first one.
+    for (int attempt = 0; attempt < 3 && unregister_answer_ != SCSI_STATUS_GOOD; ++attempt) {
+        unregister_answer_ = -1;
+        scsi_persistent_reserve_out_basic params{};
+        params.service_action_reservation_key = 0;
+        if (!iscsi_persistent_reserve_out_task(
+                ctx_, options_.url.lun, reserve::kRegisterIgnoringKey,
+                SCSI_PERSISTENT_RESERVE_SCOPE_LU, 0, &params, &IscsiPath::OnUnregistered, this)) {
+            break;
+        }
+        while (ctx_ && unregister_answer_ == -1 && !failure_ && Clock::now() < until) {
+            pollfd fd = {iscsi_get_fd(ctx_), static_cast<short>(iscsi_which_events(ctx_)), 0};
+            ctx_lock.unlock();
+            const int ready = poll(&fd, 1, 100);
+            ctx_lock.lock();
+            if (iscsi_service(ctx_, ready > 0 ? fd.revents : 0) < 0) break;
+        }
+        if (unregister_answer_ != SCSI_STATUS_CHECK_CONDITION) break;
+    }
+    if (unregister_answer_ == SCSI_STATUS_GOOD) {
+        if (const uint64_t key = key_.exchange(0); key != 0) old_keys_->Retire(key);
+    } else {
+        spdlog::warn("{}: the host key's registration could not be removed before logging out",
+                     name_);
+    }
+}
+
+void IscsiPath::OnUnregistered(iscsi_context*, int status, void* data, void* self_ptr) {
+    auto* self = static_cast<IscsiPath*>(self_ptr);
+    ScsiTaskPtr st(static_cast<scsi_task*>(data), &scsi_free_scsi_task);
+    if (st && self->failure_ && !self->tearing_down_) self->held_tasks_.push_back(std::move(st));
+    self->unregister_answer_ = status;
 }
 
 void IscsiPath::OnLoggedOut(iscsi_context*, int, void*, void* self_ptr) {
@@ -533,6 +577,11 @@ void IscsiPath::SendProbe(int step, int allocation) {
             task = SendRegister(OnProbeDone, this);
             break;
         default: {
+            if (keys_ && old_keys_ != keys_) {
+                // Keys given while this login's probe ran (UseReservationKeys) were not the ones
+                // it registered: register them, and probe again behind the registration.
+                return SendProbe(kProbeRegister);
+            }
             info_.identity = LunIdentity(info_.designators, info_.serial);
             if (opened_ && info_.identity != identity_) {
                 // Another LUN answers at this address now: never send it this LUN's I/O.
@@ -899,8 +948,10 @@ scsi_task* IscsiPath::SendRegister(void (*cb)(iscsi_context*, int, void*, void*)
                                    void* private_data) {
     const uint64_t key = keys_->Claim();
     // Published before it reaches the target: whoever reads the target's keys and then the live
-    // ones never takes this session's key for a stale one.
-    key_.store(key);
+    // ones never takes this session's key for a stale one. A key this session registered before
+    // (other keys given by UseReservationKeys) is replaced on its nexus: it is no longer live.
+    if (const uint64_t old = key_.exchange(key); old != 0 && old_keys_) old_keys_->Retire(old);
+    old_keys_ = keys_;
     scsi_persistent_reserve_out_basic params{};
     params.service_action_reservation_key = key;
     return iscsi_persistent_reserve_out_task(ctx_, options_.url.lun, reserve::kRegisterIgnoringKey,
@@ -976,7 +1027,7 @@ void IscsiPath::TearDown() {
     tearing_down_ = true;
     // The session's registration stays on the target until someone preempts it: from now on its
     // key is stale (paths/target_fence.h).
-    if (const uint64_t key = key_.exchange(0); key != 0 && keys_) keys_->Retire(key);
+    if (const uint64_t key = key_.exchange(0); key != 0 && old_keys_) old_keys_->Retire(key);
     iscsi_context* ctx = ctx_;
     ctx_ = nullptr;
     if (const int fd = iscsi_get_fd(ctx); fd >= 0) {

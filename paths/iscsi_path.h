@@ -101,8 +101,9 @@ class IscsiPath final : public PathIo {
 
     // From now on every login registers a fresh key from `keys` (REGISTER AND IGNORE EXISTING
     // KEY) before the path goes up, and a session that ends retires its key. The session that is
-    // up now registers one at once; `done` runs on the path's thread when it has, or at once when
-    // no session is up (the next login registers). Thread-safe; call it once.
+    // up now registers one at once (replacing the key it had on its nexus); `done` runs on the
+    // path's thread when it has, or at once when no session is up (the next login registers).
+    // Thread-safe; a later call replaces the keys (`lunfs reservation register`), one at a time.
     void UseReservationKeys(std::shared_ptr<ReservationKeys> keys,
                             std::function<void(Status)> done);
 
@@ -123,6 +124,8 @@ class IscsiPath final : public PathIo {
     void ProbeDone(int status, scsi_task* task);
     Status TakeProbeAnswer(int step, Bytes answer);
     void LogOut(std::unique_lock<std::mutex>& ctx_lock);
+    void Unregister(std::unique_lock<std::mutex>& ctx_lock);
+    static void OnUnregistered(iscsi_context* ctx, int status, void* data, void* self);
     static void OnLoggedOut(iscsi_context* ctx, int status, void* data, void* self);
     void IssuePending();
     void Issue(PathCommand command);
@@ -210,8 +213,11 @@ class IscsiPath final : public PathIo {
     bool logout_done_ = false;               // LogOut()'s logout was called back
     bool tearing_down_ = false;              // inside iscsi_destroy_context()
     std::shared_ptr<ReservationKeys> keys_;  // registers a key at every login when set
-    std::atomic<uint64_t> key_{0};           // the current session's; written by the thread
-    bool lun_reset_in_flight_ = false;       // later commands wait for its answer
+    // The keys key_ came from (keys_ may be replaced by UseReservationKeys since).
+    std::shared_ptr<ReservationKeys> old_keys_;
+    int unregister_answer_ = -1;        // Unregister()'s command's status; -1 while unanswered
+    std::atomic<uint64_t> key_{0};      // the current session's; written by the thread
+    bool lun_reset_in_flight_ = false;  // later commands wait for its answer
     int probe_step_ = 0;
     int probe_allocation_ = 0;  // the allocation length of the probe's VPD INQUIRY
     std::chrono::steady_clock::time_point login_deadline_;

@@ -25,6 +25,66 @@ const char* ReservationTypeName(uint8_t type) {
     return "unknown type";
 }
 
+const char* ReservationTypeSlug(uint8_t type) {
+    switch (type) {
+        case reserve::kWriteExclusive:
+            return "write-exclusive";
+        case reserve::kExclusiveAccess:
+            return "exclusive-access";
+        case reserve::kWriteExclusiveRegistrantsOnly:
+            return "write-exclusive-registrants-only";
+        case reserve::kExclusiveAccessRegistrantsOnly:
+            return "exclusive-access-registrants-only";
+        case reserve::kWriteExclusiveAllRegistrants:
+            return "write-exclusive-all-registrants";
+        case reserve::kExclusiveAccessAllRegistrants:
+            return "exclusive-access-all-registrants";
+    }
+    return "";
+}
+
+Result<uint64_t> ParseReservationKey(std::string_view text) {
+    std::string_view digits = text;
+    if (digits.starts_with("0x") || digits.starts_with("0X")) digits.remove_prefix(2);
+    if (digits.empty() || digits.size() > 16) {
+        return Status::Fail(EINVAL, fmt::format("'{}' is not a reservation key (1 to 16 hex "
+                                                "digits, 0x optional)",
+                                                text));
+    }
+    uint64_t key = 0;
+    for (char c : digits) {
+        int v;
+        if (c >= '0' && c <= '9') {
+            v = c - '0';
+        } else if (c >= 'a' && c <= 'f') {
+            v = c - 'a' + 10;
+        } else if (c >= 'A' && c <= 'F') {
+            v = c - 'A' + 10;
+        } else {
+            return Status::Fail(EINVAL, fmt::format("'{}' is not a reservation key (1 to 16 hex "
+                                                    "digits, 0x optional)",
+                                                    text));
+        }
+        key = key << 4 | static_cast<uint64_t>(v);
+    }
+    return key;
+}
+
+Result<uint8_t> ParseReservationType(std::string_view text) {
+    for (uint8_t type :
+         {reserve::kWriteExclusive, reserve::kExclusiveAccess,
+          reserve::kWriteExclusiveRegistrantsOnly, reserve::kExclusiveAccessRegistrantsOnly,
+          reserve::kWriteExclusiveAllRegistrants, reserve::kExclusiveAccessAllRegistrants}) {
+        if (text == std::to_string(type) || text == ReservationTypeSlug(type)) return type;
+    }
+    return Status::Fail(EINVAL, fmt::format("unknown reservation type '{}' (1 write-exclusive, 3 "
+                                            "exclusive-access, 5 write-exclusive-registrants-only, "
+                                            "6 exclusive-access-registrants-only, 7 "
+                                            "write-exclusive-all-registrants, 8 "
+                                            "exclusive-access-all-registrants)",
+                                            text));
+}
+
 Result<RegisteredKeys> ParseReadKeys(Bytes data) {
     if (data.size() < 8) {
         return Status::Fail(EIO, fmt::format("READ KEYS answer of {} bytes", data.size()));
@@ -96,8 +156,19 @@ ReservationKeys::ReservationKeys(const std::string& initiator_name, uint32_t pid
               uint64_t{static_cast<uint16_t>(std::hash<std::string>{}(initiator_name))} << 16 |
               (pid & 0xffff)) {}
 
+ReservationKeys::ReservationKeys(uint64_t host_key)
+    : prefix_(0), host_mode_(true), host_key_(host_key) {}
+
+std::shared_ptr<ReservationKeys> ReservationKeys::ForHostKey(uint64_t key) {
+    return std::shared_ptr<ReservationKeys>(new ReservationKeys(key));
+}
+
 uint64_t ReservationKeys::Claim() {
     std::lock_guard lock(mu_);
+    if (host_mode_) {
+        ++host_claims_;
+        return host_key_;
+    }
     uint64_t key = prefix_ << 16 | (next_++ & 0xffff);
     if ((next_ & 0xffff) == 0) next_ = 1;  // a key is never 0 (0 means "no key")
     live_.insert(key);
@@ -106,11 +177,19 @@ uint64_t ReservationKeys::Claim() {
 
 void ReservationKeys::Retire(uint64_t key) {
     std::lock_guard lock(mu_);
+    if (host_mode_) {
+        if (key == host_key_ && host_claims_ > 0) --host_claims_;
+        return;
+    }
     live_.erase(key);
 }
 
 std::set<uint64_t> ReservationKeys::Live() const {
     std::lock_guard lock(mu_);
+    if (host_mode_) {
+        return host_claims_ > 0 && host_key_ != 0 ? std::set<uint64_t>{host_key_}
+                                                  : std::set<uint64_t>{};
+    }
     return live_;
 }
 

@@ -167,6 +167,10 @@ Status TargetFence::Setup(const std::vector<std::shared_ptr<IscsiPath>>& paths) 
 }
 
 std::shared_ptr<ReservationKeys> TargetFence::KeysForNewPaths() const {
+    {
+        std::lock_guard lock(mu_);
+        if (host_keys_) return host_keys_;
+    }
     return mode() == FenceMode::kReservation ? options_.keys : nullptr;
 }
 
@@ -175,17 +179,25 @@ void TargetFence::Adopt(const std::shared_ptr<IscsiPath>& path) {
     paths_.push_back(path);
 }
 
-Status TargetFence::Register(IscsiPath& path) {
-    auto promise = std::make_shared<std::promise<Status>>();
-    std::future<Status> answer = promise->get_future();
-    path.UseReservationKeys(options_.keys, [promise](Status s) { promise->set_value(s); });
-    const auto limit = std::chrono::seconds(options_.control.command_timeout_s) + 5s;
-    if (answer.wait_for(limit) != std::future_status::ready) {
-        return Status::Fail(ETIMEDOUT, path.name() + ": no answer to REGISTER");
+Status TargetFence::Register(IscsiPath& path) { return Register(path, options_.keys); }
+
+Status TargetFence::Register(IscsiPath& path, const std::shared_ptr<ReservationKeys>& keys) {
+    // A unit attention (a fence's reset, a preemption) pending on the session answers the first
+    // REGISTER: the next one goes through.
+    for (int attempt = 0;; ++attempt) {
+        auto promise = std::make_shared<std::promise<Status>>();
+        std::future<Status> answer = promise->get_future();
+        path.UseReservationKeys(keys, [promise](Status s) { promise->set_value(s); });
+        const auto limit = std::chrono::seconds(options_.control.command_timeout_s) + 5s;
+        if (answer.wait_for(limit) != std::future_status::ready) {
+            return Status::Fail(ETIMEDOUT, path.name() + ": no answer to REGISTER");
+        }
+        Status s = answer.get();
+        if (s.ok()) return s;
+        if (!IsUnitAttention(s) || attempt == kFenceUnitAttentionRetries) {
+            return Status::Fail(s.code(), path.name() + ": registering: " + s.message());
+        }
     }
-    Status s = answer.get();
-    if (!s.ok()) return Status::Fail(s.code(), path.name() + ": registering: " + s.message());
-    return s;
 }
 
 bool TargetFence::Leftover(uint64_t key) const {
@@ -229,7 +241,9 @@ Result<std::shared_ptr<IscsiPath>> TargetFence::Control() {
         IscsiPathOptions o = options_.control;
         o.url = p->url();
         o.login_timeout_s = std::min(o.login_timeout_s, o.relogin_timeout_s);
-        o.reservation_keys = KeysForNewPaths();
+        // Only the reservation fence registers its control session: a host key is the data
+        // paths' alone, and the control session carries no I/O of the host's.
+        o.reservation_keys = mode() == FenceMode::kReservation ? options_.keys : nullptr;
         Result<std::shared_ptr<IscsiPath>> opened = IscsiPath::Open(std::move(o));
         if (!opened.ok()) {
             last = opened.status();
@@ -412,9 +426,13 @@ void TargetFence::Run() {
                          std::make_move_iterator(waiting_.end()));
             waiting_.clear();
         }
-        Status s = mode() == FenceMode::kTimed ? Status::Ok() : RunFence();
-        if (!s.ok() && control_ && control_->state() != PathState::kUp) {
-            Retire();  // the next try opens another
+        Status s = Status::Ok();
+        {
+            std::lock_guard work(work_mu_);
+            if (mode() != FenceMode::kTimed) s = RunFence();
+            if (!s.ok() && control_ && control_->state() != PathState::kUp) {
+                Retire();  // the next try opens another
+            }
         }
         for (auto& done : batch) done(s);
     }
@@ -435,6 +453,7 @@ void TargetFence::Close() {
     }
     cv_.notify_all();
     if (thread_.joinable()) thread_.join();
+    std::lock_guard work(work_mu_);
     if (mode() == FenceMode::kReservation && control_ && control_->state() == PathState::kUp) {
         // Leaves the LUN as it was found: no registration of this process, no reservation. A
         // target that does not answer soon is not waited for (the next mount cleans up).
@@ -445,6 +464,180 @@ void TargetFence::Close() {
     }
     control_.reset();
     for (std::thread& t : closers_) t.join();
+}
+
+// ---- A cluster's host key (`lunfs reservation`) -------------------------------------------------
+
+uint64_t TargetFence::host_key() const {
+    std::lock_guard lock(mu_);
+    return host_keys_ ? host_keys_->host_key() : 0;
+}
+
+std::vector<std::shared_ptr<IscsiPath>> TargetFence::DataPaths() const {
+    std::vector<std::shared_ptr<IscsiPath>> out;
+    std::lock_guard lock(mu_);
+    for (const auto& weak : paths_) {
+        if (auto p = weak.lock(); p && p->state() != PathState::kClosed)
+            out.push_back(std::move(p));
+    }
+    return out;
+}
+
+Status TargetFence::RegisterAll(const std::shared_ptr<ReservationKeys>& keys) {
+    {
+        std::lock_guard lock(mu_);
+        host_keys_ = keys;  // first: a path that logs in from now on registers these
+    }
+    Status first = Status::Ok();
+    for (const auto& p : DataPaths()) {
+        // A path that is not up registers at its next login (IscsiPath::UseReservationKeys).
+        if (Status s = Register(*p, keys); !s.ok() && first.ok()) first = s;
+    }
+    return first;
+}
+
+Status TargetFence::RegisterHostKey(uint64_t key) {
+    std::lock_guard work(work_mu_);
+    const uint64_t before = host_key();
+    if (key == 0 && before == 0) {
+        return Status::Fail(ENOKEY, "no host key is registered on this LUN (nothing to remove)");
+    }
+    const FenceMode was = mode();
+    // First the fence: from now on no fence counts on lunfs's own keys or reservation, which
+    // are about to go (a nexus holds one key, and the data paths' become the cluster's).
+    const std::string why = key != 0
+                                ? fmt::format(
+                                      "the cluster key {:#018x} is registered on every path (lunfs "
+                                      "reservation)",
+                                      key)
+                                : fmt::format(
+                                      "the cluster key {:#018x} was removed from every path (lunfs "
+                                      "reservation); the fence stays a timer until the next mount",
+                                      before);
+    SetMode(FenceMode::kTimed, why);
+    spdlog::warn("fence: timed only: {}", why);
+    Status registered = RegisterAll(ReservationKeys::ForHostKey(key));
+    if (!registered.ok()) return Status::Fail(EIO, registered.message());
+    if (was != FenceMode::kReservation) return Status::Ok();
+    // lunfs's leftovers: its reservation is released and its other keys (the control
+    // session's, failed sessions') preempted or unregistered. The data paths now hold the host
+    // key, which is not lunfs's own: Clean leaves them alone.
+    Status cleaned = Status::Fail(ENOTCONN, "the control session is not up");
+    if (control_ && control_->state() == PathState::kUp) cleaned = Clean(*control_, true);
+    Retire();  // the control session is not needed in timed mode; its key is gone
+    if (!cleaned.ok()) {
+        return Status::Fail(EIO, fmt::format("the key is registered on every path, but lunfs's "
+                                             "own registrations stay on the LUN: {}",
+                                             cleaned.message()));
+    }
+    return Status::Ok();
+}
+
+Status TargetFence::HostReserveOut(uint8_t action, uint8_t type, uint64_t sa_key) {
+    std::lock_guard work(work_mu_);
+    const uint64_t key = host_key();
+    if (key == 0) {
+        return Status::Fail(ENOKEY,
+                            "no key of this host is registered on the LUN: run `lunfs "
+                            "reservation MOUNTPOINT register KEY` first");
+    }
+    std::vector<std::shared_ptr<IscsiPath>> paths;
+    for (auto& p : DataPaths()) {
+        if (p->state() == PathState::kUp && p->ReservationKey() == key) paths.push_back(p);
+    }
+    if (paths.empty()) {
+        return Status::Fail(ENOTCONN, fmt::format("no path of the LUN is up and registered with "
+                                                  "{:#018x}",
+                                                  key));
+    }
+    const char* what = action == reserve::kReserve   ? "RESERVE"
+                       : action == reserve::kRelease ? "RELEASE"
+                       : action == reserve::kPreempt ? "PREEMPT"
+                                                     : "CLEAR";
+    auto failed = [&](const Status& s) {
+        // Never EINVAL or ENOENT, which `lunfs reservation` reports as bad input.
+        const int code = s.code() == EINVAL || s.code() == ENOENT ? EIO : s.code();
+        return Status::Fail(code, fmt::format("{}: {}", what, s.message()));
+    };
+    if (action == reserve::kRelease) {
+        // Only the I_T nexus that holds a reservation releases it (one of the all-registrants
+        // types: any registrant); every other registered nexus is answered GOOD and nothing
+        // happens (SPC-4 5.13.11.2.2). lunfs does not know which of its sessions reserved, so
+        // every registered path sends it, as mpathpersist does.
+        for (const auto& p : paths) {
+            if (Status s = ReserveOut(*p, action, type, 0); !s.ok()) return failed(s);
+        }
+        Result<std::optional<ReservationHolder>> holder = ReadReservation(*paths.front());
+        if (!holder.ok()) return failed(holder.status());
+        if (holder.value() && holder.value()->key == key && holder.value()->type == type) {
+            return Status::Fail(
+                EBUSY, fmt::format("RELEASE: the reservation stays: it is held by a session of "
+                                   "this host that is gone (a path that logged in again); move "
+                                   "it to a live path with `preempt {:#x} {}`, then release it",
+                                   key, type));
+        }
+        return Status::Ok();
+    }
+    if (Status s = ReserveOut(*paths.front(), action, type, sa_key); !s.ok()) return failed(s);
+    if (action == reserve::kPreempt && sa_key == key) {
+        // Preempting this host's own key (to move its reservation to a live path) removed the
+        // key from every other nexus: they register it again.
+        std::shared_ptr<ReservationKeys> keys;
+        {
+            std::lock_guard lock(mu_);
+            keys = host_keys_;
+        }
+        for (size_t i = 1; i < paths.size(); ++i) {
+            if (Status s = Register(*paths[i], keys); !s.ok()) return failed(s);
+        }
+    }
+    if (action == reserve::kClear) {
+        // CLEAR removed every registration, this host's too: later logins register nothing, as
+        // after `register 0`, until the key is registered again.
+        SetMode(FenceMode::kTimed,
+                fmt::format("the LUN's reservations were cleared (lunfs reservation clear); the "
+                            "fence stays a timer until the next mount"));
+        const auto none = ReservationKeys::ForHostKey(0);
+        {
+            std::lock_guard lock(mu_);
+            host_keys_ = none;
+        }
+        for (const auto& p : DataPaths()) (void)Register(*p, none);
+    }
+    return Status::Ok();
+}
+
+Result<std::string> TargetFence::ShowReservations() {
+    std::lock_guard work(work_mu_);
+    std::shared_ptr<IscsiPath> path;
+    for (auto& p : DataPaths()) {
+        if (p->state() == PathState::kUp) {
+            path = p;
+            break;
+        }
+    }
+    if (!path) return Status::Fail(ENOTCONN, "no path of the LUN is up");
+    Result<RegisteredKeys> keys = ReadKeys(*path);
+    if (!keys.ok()) return Status::Fail(EIO, "READ KEYS: " + keys.status().message());
+    Result<std::optional<ReservationHolder>> holder = ReadReservation(*path);
+    if (!holder.ok()) return Status::Fail(EIO, "READ RESERVATION: " + holder.status().message());
+    const uint64_t host = host_key();
+    auto mark = [&](uint64_t k) -> std::string {
+        if (host != 0 && k == host) return "  this host";
+        if (options_.keys && options_.keys->Ours(k)) return "  lunfs (this mount's fence)";
+        return "";
+    };
+    std::string out = host != 0 ? fmt::format("host key {:#018x}\n", host) : "host key none\n";
+    out += fmt::format("generation {}\n", keys->generation);
+    for (uint64_t k : keys->keys) out += fmt::format("key {:#018x}{}\n", k, mark(k));
+    if (!holder.value()) {
+        out += "reservation none\n";
+    } else {
+        const ReservationHolder& h = *holder.value();
+        out += fmt::format("reservation {:#018x}  type {} {}{}\n", h.key, h.type,
+                           ReservationTypeSlug(h.type), mark(h.key));
+    }
+    return out;
 }
 
 }  // namespace lunfs

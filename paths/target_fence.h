@@ -20,6 +20,13 @@
 // At close, in reservation mode, it removes every registration of this process and releases
 // the reservation, leaving the LUN as it found it.
 //
+// A cluster's host key (`lunfs reservation`, tools/reservation_command.h): RegisterHostKey puts
+// one key of the user's on every data path of the LUN (and on every later login of any path),
+// as mpathpersist does for dm-multipath. A nexus holds one key, so lunfs's own reservation fence
+// cannot run beside it: the fence drops to timed for good (before the paths re-register), and
+// lunfs removes what it had on the LUN (its reservation, the control session's and failed
+// sessions' keys). The other reservation commands are sent with the host key on the data paths.
+//
 // Threads: fences run one at a time on the fence's own thread, which blocks on the control
 // session's commands; Fence() only queues. The control session is reopened, on a portal whose
 // data path is up, when it fails.
@@ -79,6 +86,21 @@ class TargetFence final : public Fencer {
     // for the control session.
     void Adopt(const std::shared_ptr<IscsiPath>& path);
 
+    // `lunfs reservation register KEY`: drops the fence to timed, registers `key` on every data
+    // path (REGISTER AND IGNORE EXISTING KEY, replacing lunfs's own key on that nexus) and has
+    // every later login register it; then removes lunfs's own reservation and keys. `key` 0
+    // removes the host key from every path (and later logins register nothing). A path that is
+    // down registers when it logs in again. Blocks for the commands' answers.
+    Status RegisterHostKey(uint64_t key);
+    // PERSISTENT RESERVE OUT `action` (RESERVE, RELEASE, PREEMPT, CLEAR) with the host key as
+    // reservation key, sent on one data path that is up and registered (RELEASE: on every one,
+    // see the .cc). ENOKEY when no host key is registered.
+    Status HostReserveOut(uint8_t action, uint8_t type, uint64_t sa_key);
+    // The LUN's registered keys and reservation as the target reports them, as lines, marking
+    // this host's key and lunfs's own fence keys.
+    Result<std::string> ShowReservations();
+    uint64_t host_key() const;  // 0: none registered
+
   private:
     explicit TargetFence(Options options);
 
@@ -96,6 +118,10 @@ class TargetFence final : public Fencer {
     Result<std::optional<ReservationHolder>> ReadReservation(PathIo& path);
     Status ReserveOut(PathIo& path, uint8_t action, uint8_t type, uint64_t sa_key);
     Status Register(IscsiPath& path);
+    Status Register(IscsiPath& path, const std::shared_ptr<ReservationKeys>& keys);
+    std::vector<std::shared_ptr<IscsiPath>> DataPaths() const;
+    // Gives every data path `keys` (a host key's); the first failure, after trying them all.
+    Status RegisterAll(const std::shared_ptr<ReservationKeys>& keys);
     // A key of lunfs on this host whose process is gone.
     bool Leftover(uint64_t key) const;
     // Preempts every key of this process whose session is not live and every leftover, and
@@ -116,6 +142,9 @@ class TargetFence final : public Fencer {
     std::vector<std::weak_ptr<IscsiPath>> paths_;      // guarded by mu_
     std::deque<std::function<void(Status)>> waiting_;  // guarded by mu_
     bool stop_ = false;                                // guarded by mu_
+    std::shared_ptr<ReservationKeys> host_keys_;       // guarded by mu_: host-key mode
+    // Held by a fence and by the host-key commands: one at a time on the LUN's reservations.
+    std::mutex work_mu_;
     std::condition_variable cv_;
     // Used on the fence's thread (and by Open and Close, before and after it).
     std::shared_ptr<IscsiPath> control_;

@@ -15,6 +15,7 @@
 #include "tools/man_page.h"
 #include "tools/mount_command.h"
 #include "tools/mount_config.h"
+#include "tools/reservation_command.h"
 #include "tools/unmount_command.h"
 #include "tools/user_input.h"
 
@@ -48,6 +49,14 @@ const std::map<std::string, std::vector<Example>>& AllExamples() {
            "a third path, while mounted"},
           {"lunfs path remove /mnt/san lun1 iscsi://192.0.2.12/iqn.2026-01.com.example:store/1",
            ""}}},
+        {"reservation",
+         {{"lunfs reservation /mnt/san register 0x123abc",
+           "this host's cluster key on every path of the LUN, now and at every login"},
+          {"lunfs reservation /mnt/san reserve write-exclusive-registrants-only",
+           "reserve with it (type 5)"},
+          {"lunfs reservation /mnt/san show", "the keys and the reservation the target reports"},
+          {"lunfs reservation /mnt/san --lun vm1 preempt 0x456def 5",
+           "take a failed node's registrations and reservation"}}},
         {"unmount", {{"lunfs unmount /mnt/san", "unmount and wait for the daemon to log out"}}},
     };
     return examples;
@@ -189,6 +198,35 @@ void AddPath(CLI::App& app, std::function<int()>& run) {
     });
 }
 
+constexpr const char* kReservationExtra =
+    "COMMAND is one of: register KEY (hex; 0 or `unregister` removes it), unregister, reserve "
+    "TYPE, release TYPE, preempt KEY TYPE, clear, show. TYPE is 5, 6, 7, 8 or its name "
+    "(write-exclusive-registrants-only, exclusive-access-registrants-only, "
+    "write-exclusive-all-registrants, exclusive-access-all-registrants); release also takes 1 "
+    "and 3. The key is registered on every path of the LUN and on every later login of a path; "
+    "lunfs's own reservation fence gives way to it (the fence becomes timed). Unmounting "
+    "removes the key from the LUN's paths.";
+
+void AddReservation(CLI::App& app, std::function<int()>& run) {
+    auto point = std::make_shared<std::string>();
+    auto lun = std::make_shared<std::string>();
+    auto words = std::make_shared<std::vector<std::string>>();
+    CLI::App* r = app.add_subcommand(
+        "reservation", "Register this host's cluster key on every path and reserve with it");
+    r->footer(Footer("reservation", kReservationExtra));
+    r->add_option("mountpoint", *point, "Directory a lunfs mount is on")
+        ->required()
+        ->type_name("DIR");
+    r->add_option("command", *words,
+                  "register KEY | unregister | reserve TYPE | release TYPE | "
+                  "preempt KEY TYPE | clear | show")
+        ->required()
+        ->type_name("COMMAND");
+    r->add_option("--lun", *lun, "The LUN's file name in the mount; needed when it has several")
+        ->type_name("FILE");
+    r->callback([=, &run] { run = [=] { return RunReservationCommand(*point, *lun, *words); }; });
+}
+
 void AddDiscover(CLI::App& app, std::function<int()>& run) {
     auto o = std::make_shared<DiscoverCommandOptions>();
     CLI::App* d = app.add_subcommand(
@@ -262,6 +300,7 @@ std::unique_ptr<CLI::App> BuildCli(std::function<int()>& run) {
     AddStatus(*app, run);
     AddCopy(*app, run);
     AddPath(*app, run);
+    AddReservation(*app, run);
     AddUnmount(*app, run);
     CLI::App* man = app->add_subcommand("man", "Print the manual page (roff)");
     man->group("");  // hidden: for building the man page
@@ -301,8 +340,8 @@ bool LooksLikeMountSource(int argc, char** argv) {
 bool IsMountHelperCall(int argc, char** argv) {
     if (argc < 3 || argv[1][0] == '-') return false;
     const std::string first = argv[1];
-    for (const char* known :
-         {"discover", "mount", "status", "copy", "path", "unmount", "umount", "man", "help"}) {
+    for (const char* known : {"discover", "mount", "status", "copy", "path", "reservation",
+                              "unmount", "umount", "man", "help"}) {
         if (first == known) return false;
     }
     // Anything else is a mistyped command ("lunfs mout /mnt URL"), which the parser reports.

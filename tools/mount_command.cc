@@ -28,6 +28,7 @@
 #include "tools/metrics_server.h"
 #include "tools/mount_guard.h"
 #include "tools/path_retrier.h"
+#include "tools/reservation_command.h"
 #include "tools/stats_json.h"
 #include "tools/stats_sampler.h"
 
@@ -225,7 +226,8 @@ int RunMount(const MountSettings& o) {
         files.push_back({p.file, nullptr, p.settings.read_only});
         all_read_only = all_read_only && p.settings.read_only;
     }
-    std::string last_result = "ok\n";  // what the last paths command said
+    std::string last_result = "ok\n";       // what the last paths command said
+    std::string last_reservation = "ok\n";  // what the last reservation command said
     std::mutex last_mu;
     std::vector<ControlFile> control = {
         {"pid", [] { return fmt::format("{}\n", getpid()); }, nullptr},
@@ -243,6 +245,18 @@ int RunMount(const MountSettings& o) {
              Status s = RunPathsCommandOrPending(text, luns.Get(), retrier, o.initiator_name);
              std::lock_guard lock(last_mu);
              last_result = s.ok() ? "ok\n" : s.message() + "\n";
+             return s;
+         }},
+        {"reservation",
+         [&] {
+             std::lock_guard lock(last_mu);
+             return last_reservation;
+         },
+         [&](std::string_view text) {
+             std::string answer;
+             Status s = RunReservationControl(text, luns.Get(), answer);
+             std::lock_guard lock(last_mu);
+             last_reservation = std::move(answer);
              return s;
          }},
     };

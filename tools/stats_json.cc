@@ -1,5 +1,6 @@
 #include "tools/stats_json.h"
 
+#include <fmt/format.h>
 #include <unistd.h>
 
 #include <cmath>
@@ -112,6 +113,10 @@ std::string RenderStatsJson(const std::vector<MountedLun>& luns, const RateTable
             {"cache", CacheJson(lun.cache->Stats())},
             {"paths", paths},
         });
+        // The cluster key `lunfs reservation register` put on every path, when there is one.
+        if (const uint64_t key = lun.fence ? lun.fence->host_key() : 0; key != 0) {
+            out["luns"].back()["fence"]["host_key"] = fmt::format("{:#018x}", key);
+        }
     }
     out["pending_luns"] = nlohmann::json::array();
     for (const PendingPath& p : pending) {

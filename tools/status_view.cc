@@ -23,7 +23,7 @@ std::string S(const nlohmann::json& j, const char* key) {
 
 std::string LunHeader(const nlohmann::json& lun) {
     const nlohmann::json fence = lun.value("fence", nlohmann::json::object());
-    return fmt::format(
+    std::string out = fmt::format(
         "{}  {}  {} {}  {} MiB, {} B blocks{}  policy {}  requests {} (failed {})"
         "  queued {}\n  fence {} ({}); {} confirmed, {} not, {} range(s) waiting",
         S(lun, "file"), S(lun, "identity"), S(lun, "vendor"), S(lun, "product"),
@@ -31,6 +31,9 @@ std::string LunHeader(const nlohmann::json& lun) {
         lun.value("read_only", false) ? ", read-only" : "", S(lun, "policy"), U(lun, "requests"),
         U(lun, "failed_requests"), U(lun, "queued_extents"), S(fence, "mode"), S(fence, "why"),
         U(fence, "confirmed"), U(fence, "failures"), U(fence, "fenced_ranges"));
+    // The cluster key of `lunfs reservation register`, when one is registered.
+    if (const std::string key = S(fence, "host_key"); !key.empty()) out += "\n  host key " + key;
+    return out;
 }
 
 // A bar of `cells` cells filled to rate / scale.

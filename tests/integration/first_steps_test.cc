@@ -114,7 +114,9 @@ TEST_F(FirstStepsTest, AMountWhoseDaemonDoesNotAnswerIsNamedNotWaitedFor) {
 TEST_F(FirstStepsTest, CommandLineMistakesGetOneLineSayingWhatToTypeAndExitTwo) {
     const std::string L = Lunfs();
     const std::vector<std::pair<std::string, std::string>> cases = {
-        {"", "give a command: discover, mount, status, copy, path or unmount (see lunfs --help)"},
+        {"",
+         "give a command: discover, mount, status, copy, path, reservation or unmount (see "
+         "lunfs --help)"},
         {"mout /mnt/san iscsi://192.0.2.10/iqn.x/1",
          "unknown command 'mout' (did you mean 'mount'?)"},
         {"stauts /mnt/san", "unknown command 'stauts' (did you mean 'status'?)"},

@@ -21,6 +21,11 @@
 //       registers KEY (hex) from a session of its own, as another host of a cluster would, and
 //       with "reserve" also takes a Write Exclusive - Registrants Only reservation; then logs out
 //       (the registration stays).
+//   lunfs_test_iscsi pr-preempt URL KEY VICTIM [TYPE]
+//       what another cluster node fencing this one does: registers KEY (hex) from a session of
+//       its own, then PREEMPTs VICTIM (hex) with reservation type TYPE (default 5, Write
+//       Exclusive - Registrants Only), which removes every registration of VICTIM and, when
+//       VICTIM held the reservation, hands it to KEY; then logs out (both stay).
 //   lunfs_test_iscsi pr-clear URL
 //       registers a key of its own and sends CLEAR: no registration or reservation is left.
 //   lunfs_test_iscsi write URL
@@ -356,6 +361,27 @@ int PrRegister(const char* url, uint64_t key, bool reserve) {
     return out == "GOOD" ? 0 : 1;
 }
 
+int PrPreempt(const char* url, uint64_t key, uint64_t victim, int type) {
+    int lun = 0;
+    iscsi_context* ctx = Login(url, kOtherInitiator, 0, &lun);
+    if (!ctx) return 1;
+    std::string out;
+    for (int attempt = 0; attempt < 3; ++attempt) {
+        out = PrOut(ctx, lun, SCSI_PERSISTENT_RESERVE_REGISTER_AND_IGNORE_EXISTING_KEY, 0, 0, key);
+        if (out == "GOOD") break;
+    }
+    if (out == "GOOD") {
+        for (int attempt = 0; attempt < 3; ++attempt) {
+            out = PrOut(ctx, lun, SCSI_PERSISTENT_RESERVE_PREEMPT, type, key, victim);
+            if (out.rfind("CHECK_CONDITION", 0) != 0) break;  // a unit attention: again
+        }
+    }
+    std::printf("%s\n", out.c_str());
+    iscsi_logout_sync(ctx);
+    iscsi_destroy_context(ctx);
+    return out == "GOOD" ? 0 : 1;
+}
+
 int PrClear(const char* url) {
     constexpr uint64_t kKey = 0xc1ea4;
     int lun = 0;
@@ -399,6 +425,12 @@ int main(int argc, char** argv) {
                           argc == 5 && std::strcmp(argv[4], "reserve") == 0);
     }
     if (argc == 3 && std::strcmp(argv[1], "pr-clear") == 0) return PrClear(argv[2]);
+    if ((argc == 5 || argc == 6) && std::strcmp(argv[1], "pr-preempt") == 0) {
+        return PrPreempt(argv[2], std::strtoull(argv[3], nullptr, 16),
+                         std::strtoull(argv[4], nullptr, 16),
+                         argc == 6 ? std::atoi(argv[5])
+                                   : SCSI_PERSISTENT_RESERVE_TYPE_WRITE_EXCLUSIVE_REGISTRANTS_ONLY);
+    }
     if (argc == 3 && std::strcmp(argv[1], "write") == 0) return WriteBlock(argv[2]);
     if (argc == 3 && std::strcmp(argv[1], "lun-reset") == 0) return LunReset(argv[2]);
     if (argc == 5 && std::strcmp(argv[1], "fence-probe") == 0) {
@@ -408,6 +440,6 @@ int main(int argc, char** argv) {
                  "usage: lunfs_test_iscsi lun-reset URL\n"
                  "       lunfs_test_iscsi fence-probe METHOD URL CTL\n"
                  "       lunfs_test_iscsi pr-show URL | pr-register URL KEY [reserve] | "
-                 "pr-clear URL | write URL\n");
+                 "pr-clear URL | pr-preempt URL KEY VICTIM [TYPE] | write URL\n");
     return 2;
 }

@@ -116,6 +116,68 @@ TEST(ReservationKeysTest, TheCounterWrapsWithoutEverGivingZero) {
     for (int i = 0; i < 70000; ++i) EXPECT_NE(keys.Claim() & 0xffff, 0u);
 }
 
+TEST(ReservationKeysTest, AHostKeyIsWhatEverySessionClaimsAndStaysLiveWhileOneHoldsIt) {
+    auto keys = ReservationKeys::ForHostKey(0xabc);
+    EXPECT_TRUE(keys->host_mode());
+    EXPECT_TRUE(keys->UnregisterAtLogout());
+    EXPECT_TRUE(keys->Live().empty());
+    EXPECT_EQ(keys->Claim(), 0xabcu);
+    EXPECT_EQ(keys->Claim(), 0xabcu);
+    EXPECT_EQ(keys->Live(), std::set<uint64_t>{0xabc});
+    keys->Retire(0xabc);
+    EXPECT_EQ(keys->Live(), std::set<uint64_t>{0xabc}) << "the other session still holds it";
+    keys->Retire(0xabc);
+    EXPECT_TRUE(keys->Live().empty());
+    keys->Retire(0xabc);  // more retirements than claims change nothing
+    EXPECT_TRUE(keys->Live().empty());
+    // Neither this process's nor this host's lunfs keys: a fence never preempts it as its own.
+    EXPECT_FALSE(keys->Ours(0xabc));
+    EXPECT_FALSE(keys->OfThisHost(0xabc));
+}
+
+TEST(ReservationKeysTest, HostKeyZeroRegistersNothingAndRemovesNothingAtLogout) {
+    auto keys = ReservationKeys::ForHostKey(0);
+    EXPECT_EQ(keys->Claim(), 0u);
+    EXPECT_TRUE(keys->Live().empty());
+    EXPECT_FALSE(keys->UnregisterAtLogout());
+    ReservationKeys process("iqn.2026-11.io.lunfs:test", 42);
+    EXPECT_FALSE(process.host_mode());
+    EXPECT_FALSE(process.UnregisterAtLogout());
+}
+
+TEST(ParseReservationKeyTest, HexWithOrWithoutThePrefix) {
+    EXPECT_EQ(ParseReservationKey("0xabc").value(), 0xabcu);
+    EXPECT_EQ(ParseReservationKey("0XABC").value(), 0xabcu);
+    EXPECT_EQ(ParseReservationKey("abc123").value(), 0xabc123u);
+    EXPECT_EQ(ParseReservationKey("0").value(), 0u);
+    EXPECT_EQ(ParseReservationKey("ffffffffffffffff").value(), ~uint64_t{0});
+    for (const char* bad :
+         {"", "0x", "xyz", "0x1g", "-1", "1 2", "12345678901234567", "0x00000000000000001"}) {
+        Result<uint64_t> r = ParseReservationKey(bad);
+        EXPECT_FALSE(r.ok()) << bad;
+        if (!r.ok()) {
+            EXPECT_EQ(r.status().code(), EINVAL);
+        }
+    }
+}
+
+TEST(ParseReservationTypeTest, ByNumberOrName) {
+    EXPECT_EQ(ParseReservationType("5").value(), reserve::kWriteExclusiveRegistrantsOnly);
+    EXPECT_EQ(ParseReservationType("write-exclusive-registrants-only").value(), 5);
+    EXPECT_EQ(ParseReservationType("exclusive-access-registrants-only").value(), 6);
+    EXPECT_EQ(ParseReservationType("write-exclusive-all-registrants").value(), 7);
+    EXPECT_EQ(ParseReservationType("exclusive-access-all-registrants").value(), 8);
+    EXPECT_EQ(ParseReservationType("write-exclusive").value(), 1);
+    EXPECT_EQ(ParseReservationType("3").value(), 3);
+    for (const char* bad : {"", "0", "2", "4", "9", "05", "we-ro", "Write-Exclusive"}) {
+        EXPECT_FALSE(ParseReservationType(bad).ok()) << bad;
+    }
+    for (int t : {1, 3, 5, 6, 7, 8}) {
+        EXPECT_EQ(ParseReservationType(ReservationTypeSlug(static_cast<uint8_t>(t))).value(), t);
+    }
+    EXPECT_STREQ(ReservationTypeSlug(2), "");
+}
+
 TEST(ParseFenceRequestTest, KnowsTheFourModes) {
     EXPECT_EQ(ParseFenceRequest("auto").value(), FenceRequest::kAuto);
     EXPECT_EQ(ParseFenceRequest("reservation").value(), FenceRequest::kReservation);

@@ -31,12 +31,13 @@ std::string MessageFor(std::vector<std::string> args) {
 
 TEST(CliErrorsTest, CommandsAreNeededAndMisspelledOnesGetADidYouMean) {
     EXPECT_EQ(MessageFor({}),
-              "give a command: discover, mount, status, copy, path or unmount (see lunfs --help)");
+              "give a command: discover, mount, status, copy, path, reservation or unmount (see "
+              "lunfs --help)");
     EXPECT_EQ(MessageFor({"mout", "/mnt", "iscsi://h/iqn.x/1"}),
               "unknown command 'mout' (did you mean 'mount'?)");
     EXPECT_EQ(MessageFor({"frobnicate"}),
-              "unknown command 'frobnicate' (use discover, mount, status, copy, path or unmount; "
-              "see lunfs --help)");
+              "unknown command 'frobnicate' (use discover, mount, status, copy, path, reservation "
+              "or unmount; see lunfs --help)");
 }
 
 TEST(CliErrorsTest, MisspelledOptionsGetADidYouMeanAndStrayArgumentsAreNamed) {
