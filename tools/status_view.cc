@@ -93,6 +93,14 @@ std::string PendingLine(const nlohmann::json& p) {
                        std::ceil(next->get<double>()), U(p, "attempts"));
 }
 
+// "    held back after its failure; rejoins in 3.2 s if it stays up" under a path on probation;
+// "" for the others.
+std::string ProbationLine(const nlohmann::json& p) {
+    if (S(p, "use") != "probation") return "";
+    return fmt::format("    held back after its failure; rejoins in {:.1f} s if it stays up\n",
+                       static_cast<double>(U(p, "rejoins_in_ms")) / 1000);
+}
+
 }  // namespace
 
 std::string FormatRate(double bps) {
@@ -131,13 +139,7 @@ std::string RenderStatusTable(const nlohmann::json& doc) {
                                Mib(U(p, "bytes_read")), Mib(U(p, "bytes_written")),
                                U(p, "in_flight"), U(p, "latency_ewma_us"), U(p, "latency_p99_us"),
                                U(p, "retries"), U(p, "failures"));
-            out += PendingLine(p);
-            if (S(p, "use") == "probation") {
-                out += fmt::format(
-                    "    held back after its failure; rejoins in {:.1f} s if it "
-                    "stays up\n",
-                    static_cast<double>(U(p, "rejoins_in_ms")) / 1000);
-            }
+            out += PendingLine(p) + ProbationLine(p);
         }
     }
     for (const auto& lun : pending) {
@@ -145,12 +147,6 @@ std::string RenderStatusTable(const nlohmann::json& doc) {
         for (const auto& p : lun.value("paths", nlohmann::json::array())) {
             out += fmt::format("  {}  {}\n", S(p, "url"), S(p, "state"));
             out += PendingLine(p);
-            if (S(p, "use") == "probation") {
-                out += fmt::format(
-                    "    held back after its failure; rejoins in {:.1f} s if it "
-                    "stays up\n",
-                    static_cast<double>(U(p, "rejoins_in_ms")) / 1000);
-            }
         }
     }
     if (!S(doc, "metrics").empty()) {

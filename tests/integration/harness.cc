@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -23,6 +24,29 @@ std::string LunfsBinary() {
 }
 std::string SourceDir() { return LUNFS_SOURCE_DIR; }
 std::string TestIscsiBinary() { return LUNFS_TEST_ISCSI; }
+
+size_t PrState::Count(const std::string& key) const {
+    return static_cast<size_t>(std::count(keys.begin(), keys.end(), key));
+}
+
+std::string PrState::Text() const {
+    std::string out;
+    for (const std::string& k : keys) out += k + " ";
+    return out + "reservation=" + reservation;
+}
+
+PrState ShowReservations(const Lab& lab) {
+    const CommandResult r = Shell(TestIscsiBinary() + " pr-show " + lab.Url(0));
+    PrState out;
+    std::istringstream in(r.output);
+    std::string line;
+    while (std::getline(in, line)) {
+        if (line.rfind("key=", 0) == 0) out.keys.push_back(line.substr(4));
+        if (line.rfind("reservation=", 0) == 0) out.reservation = line.substr(12);
+    }
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    return out;
+}
 std::string HoldFsBinary() { return LUNFS_TEST_HOLDFS; }
 
 CommandResult Shell(const std::string& command) {

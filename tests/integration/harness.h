@@ -130,7 +130,16 @@ void WriteFile(const std::string& path, const std::vector<char>& data, uint64_t 
 std::string LunfsBinary();  // the daemon under test: $LUNFS_BINARY, else this build's
 std::string SourceDir();
 std::string TestIscsiBinary();  // lunfs_test_iscsi, a second initiator for tests
-std::string HoldFsBinary();     // lunfs_test_holdfs, a disk that holds chosen writes
+
+// A LUN's persistent reservation state as another initiator reads it (lunfs_test_iscsi pr-show).
+struct PrState {
+    std::vector<std::string> keys;  // "0x...", one per registration
+    std::string reservation;        // "none" or "0x... type=N"
+    size_t Count(const std::string& key) const;
+    std::string Text() const;  // for failure messages
+};
+PrState ShowReservations(const Lab& lab);
+std::string HoldFsBinary();  // lunfs_test_holdfs, a disk that holds chosen writes
 
 // .lunfs/stats of a mount, parsed (discarded when unreadable).
 nlohmann::json StatsJson(const Mount& mount);

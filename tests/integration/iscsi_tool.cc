@@ -303,6 +303,16 @@ int FenceProbe(const std::string& method, const char* url, const std::string& ct
 
 constexpr const char* kOtherInitiator = "iqn.2026-11.io.lunfs.test:another-initiator";
 
+// Registers `key` for the session (REGISTER AND IGNORE EXISTING KEY), past a unit attention or
+// two; the last answer.
+std::string RegisterKey(iscsi_context* ctx, int lun, uint64_t key) {
+    std::string out;
+    for (int attempt = 0; attempt < 3 && out != "GOOD"; ++attempt) {
+        out = PrOut(ctx, lun, SCSI_PERSISTENT_RESERVE_REGISTER_AND_IGNORE_EXISTING_KEY, 0, 0, key);
+    }
+    return out;
+}
+
 int PrShow(const char* url) {
     int lun = 0;
     iscsi_context* ctx = Login(url, kOtherInitiator, 0, &lun);
@@ -346,11 +356,7 @@ int PrRegister(const char* url, uint64_t key, bool reserve) {
     int lun = 0;
     iscsi_context* ctx = Login(url, kOtherInitiator, 0, &lun);
     if (!ctx) return 1;
-    std::string out;
-    for (int attempt = 0; attempt < 3; ++attempt) {
-        out = PrOut(ctx, lun, SCSI_PERSISTENT_RESERVE_REGISTER_AND_IGNORE_EXISTING_KEY, 0, 0, key);
-        if (out == "GOOD") break;
-    }
+    std::string out = RegisterKey(ctx, lun, key);
     if (out == "GOOD" && reserve) {
         out = PrOut(ctx, lun, SCSI_PERSISTENT_RESERVE_RESERVE,
                     SCSI_PERSISTENT_RESERVE_TYPE_WRITE_EXCLUSIVE_REGISTRANTS_ONLY, key, 0);
@@ -365,11 +371,7 @@ int PrPreempt(const char* url, uint64_t key, uint64_t victim, int type) {
     int lun = 0;
     iscsi_context* ctx = Login(url, kOtherInitiator, 0, &lun);
     if (!ctx) return 1;
-    std::string out;
-    for (int attempt = 0; attempt < 3; ++attempt) {
-        out = PrOut(ctx, lun, SCSI_PERSISTENT_RESERVE_REGISTER_AND_IGNORE_EXISTING_KEY, 0, 0, key);
-        if (out == "GOOD") break;
-    }
+    std::string out = RegisterKey(ctx, lun, key);
     if (out == "GOOD") {
         for (int attempt = 0; attempt < 3; ++attempt) {
             out = PrOut(ctx, lun, SCSI_PERSISTENT_RESERVE_PREEMPT, type, key, victim);
@@ -387,11 +389,7 @@ int PrClear(const char* url) {
     int lun = 0;
     iscsi_context* ctx = Login(url, kOtherInitiator, 0, &lun);
     if (!ctx) return 1;
-    std::string out;
-    for (int attempt = 0; attempt < 3; ++attempt) {
-        out = PrOut(ctx, lun, SCSI_PERSISTENT_RESERVE_REGISTER_AND_IGNORE_EXISTING_KEY, 0, 0, kKey);
-        if (out == "GOOD") break;
-    }
+    std::string out = RegisterKey(ctx, lun, kKey);
     if (out == "GOOD") out = PrOut(ctx, lun, SCSI_PERSISTENT_RESERVE_CLEAR, 0, kKey, 0);
     std::printf("%s\n", out.c_str());
     iscsi_logout_sync(ctx);

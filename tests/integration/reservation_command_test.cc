@@ -23,29 +23,7 @@ using namespace std::chrono_literals;
 constexpr const char* kHostKey = "0x0000000000000abc";
 constexpr const char* kOtherKey = "0x0000000000000def";
 
-struct PrState {
-    std::vector<std::string> keys;  // "0x..."
-    std::string reservation;        // "none" or "0x... type=N"
-    size_t Count(const std::string& key) const { return std::count(keys.begin(), keys.end(), key); }
-    std::string Text() const {
-        std::string out;
-        for (const std::string& k : keys) out += k + " ";
-        return out + "reservation=" + reservation;
-    }
-};
-
-PrState Show(const Lab& lab) {
-    const CommandResult r = Shell(TestIscsiBinary() + " pr-show " + lab.Url(0));
-    PrState out;
-    std::istringstream in(r.output);
-    std::string line;
-    while (std::getline(in, line)) {
-        if (line.rfind("key=", 0) == 0) out.keys.push_back(line.substr(4));
-        if (line.rfind("reservation=", 0) == 0) out.reservation = line.substr(12);
-    }
-    EXPECT_EQ(r.exit_code, 0) << r.output;
-    return out;
-}
+PrState Show(const Lab& lab) { return ShowReservations(lab); }
 
 // Polls pr-show until `want` holds (a removed path unregisters once it has drained).
 template <typename Want>

@@ -16,23 +16,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-struct PrState {
-    std::vector<std::string> keys;  // "0x..."
-    std::string reservation;        // "none" or "0x... type=N"
-};
-
-PrState Show(const Lab& lab) {
-    const CommandResult r = Shell(TestIscsiBinary() + " pr-show " + lab.Url(0));
-    PrState out;
-    std::istringstream in(r.output);
-    std::string line;
-    while (std::getline(in, line)) {
-        if (line.rfind("key=", 0) == 0) out.keys.push_back(line.substr(4));
-        if (line.rfind("reservation=", 0) == 0) out.reservation = line.substr(12);
-    }
-    EXPECT_EQ(r.exit_code, 0) << r.output;
-    return out;
-}
+PrState Show(const Lab& lab) { return ShowReservations(lab); }
 
 bool IsLunfsKey(const std::string& key) { return key.rfind("0x4c46", 0) == 0; }
 
