@@ -20,6 +20,7 @@
 #include <random>
 
 #include "paths/scsi_pages.h"
+#include "paths/scsi_status.h"
 
 namespace lunfs {
 
@@ -206,7 +207,10 @@ class Session {
                                                               &scsi_free_scsi_task);
         Guarded(priv, status, [&](Answer& a) {
             if (!task) return;
-            a.sense_key = task->sense.key;
+            const bool sensed =
+                status != SCSI_STATUS_CHECK_CONDITION ||
+                HoldsSense(task->datain.data, static_cast<size_t>(std::max(task->datain.size, 0)));
+            a.sense_key = sensed ? task->sense.key : 0;
             if (status == SCSI_STATUS_GOOD && task->datain.data) {
                 a.data.assign(task->datain.data, task->datain.data + task->datain.size);
             }

@@ -136,6 +136,10 @@ std::string WhatOf(const std::exception_ptr& e) {
 
 Sense SenseOf(const scsi_task* task) {
     Sense s;
+    if (task->status == SCSI_STATUS_CHECK_CONDITION &&
+        !HoldsSense(task->datain.data, static_cast<size_t>(std::max(task->datain.size, 0)))) {
+        return s;  // none arrived: NO SENSE
+    }
     s.key = static_cast<uint8_t>(task->sense.key);
     s.asc = static_cast<uint8_t>((task->sense.ascq >> 8) & 0xff);
     s.ascq = static_cast<uint8_t>(task->sense.ascq & 0xff);
@@ -165,7 +169,7 @@ void IscsiPath::Guarded(const char* where, Body&& body) noexcept {
 
 IscsiPath::IscsiPath(IscsiPathOptions options)
     : options_(std::move(options)),
-      name_(options_.url.ToString()),
+      name_(options_.url.ToString() + options_.name_suffix),
       keys_(options_.reservation_keys) {}
 
 Result<std::shared_ptr<IscsiPath>> IscsiPath::Open(IscsiPathOptions options) {

@@ -76,6 +76,9 @@ struct IscsiPathOptions {
     // Set: every login registers a fresh key from it before anything else (see
     // UseReservationKeys for a path opened without).
     std::shared_ptr<ReservationKeys> reservation_keys;
+    // Added to the URL in the path's name (logs, status): what tells a session that is not one of
+    // the LUN's data paths apart, such as a fence's control session.
+    std::string name_suffix;
 };
 
 class IscsiPath final : public PathIo {

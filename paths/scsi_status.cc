@@ -85,6 +85,21 @@ Status ClassifyScsi(uint32_t status, const Sense& sense, std::string_view what) 
     return Status::Fail(EIO, fmt::format("{}: unknown SCSI status {:#x}", what, status));
 }
 
+bool HoldsSense(const uint8_t* segment, size_t size) {
+    if (!segment || size < 3) return false;
+    const size_t length = size_t{segment[0]} << 8 | segment[1];
+    if (length == 0 || size < 2 + length) return false;
+    switch (segment[2] & 0x7f) {
+        case 0x70:  // fixed format: key in byte 2, ASC and ASCQ in bytes 12 and 13
+        case 0x71:
+            return length >= 14;
+        case 0x72:  // descriptor format: key, ASC, ASCQ in bytes 1 to 3
+        case 0x73:
+            return length >= 4;
+    }
+    return false;
+}
+
 bool IsCapacityChanged(const Sense& sense) {
     return sense.key == sense_key::kUnitAttention && sense.asc == 0x2a && sense.ascq == 0x09;
 }

@@ -48,4 +48,9 @@ Status ClassifyScsi(uint32_t status, const Sense& sense, std::string_view what);
 // True for the UNIT ATTENTION that says the capacity changed (2A/09): re-read it.
 bool IsCapacityChanged(const Sense& sense);
 
+// Whether what a CHECK CONDITION carried (in iSCSI: a 2-byte length, then the sense bytes) holds
+// sense data long enough to have a key, ASC and ASCQ. libiscsi parses sense out of it whatever
+// arrived, even nothing (it then reads past its buffer): only sense that arrived counts.
+bool HoldsSense(const uint8_t* segment, size_t size);
+
 }  // namespace lunfs

@@ -240,6 +240,7 @@ Result<std::shared_ptr<IscsiPath>> TargetFence::Control() {
     for (const auto& p : candidates) {
         IscsiPathOptions o = options_.control;
         o.url = p->url();
+        o.name_suffix = " (fence control session)";
         o.login_timeout_s = std::min(o.login_timeout_s, o.relogin_timeout_s);
         // Only the reservation fence registers its control session: a host key is the data
         // paths' alone, and the control session carries no I/O of the host's.

@@ -213,3 +213,27 @@ TEST(ClassifyScsiTest, UnknownStatusIsEioWithTheValueInTheMessage) {
 
 }  // namespace
 }  // namespace lunfs
+
+namespace lunfs {
+namespace {
+
+// libiscsi parses sense data out of whatever a CHECK CONDITION carried, even nothing: only what
+// arrived may be read (a read past its buffer once made a CHECK CONDITION without sense look like
+// COPY ABORTED, a final error, now and then).
+TEST(HoldsSenseTest, OnlySenseDataThatArrivedWholeCounts) {
+    EXPECT_FALSE(HoldsSense(nullptr, 0));
+    const uint8_t none[] = {0, 0};
+    EXPECT_FALSE(HoldsSense(none, sizeof(none)));
+    uint8_t fixed[2 + 18] = {0, 18, 0x70, 0, 0x06};
+    EXPECT_TRUE(HoldsSense(fixed, sizeof(fixed)));
+    EXPECT_FALSE(HoldsSense(fixed, 10)) << "cut short";
+    const uint8_t short_fixed[2 + 8] = {0, 8, 0x70, 0, 0x06};
+    EXPECT_FALSE(HoldsSense(short_fixed, sizeof(short_fixed))) << "no room for ASC and ASCQ";
+    const uint8_t descriptor[2 + 8] = {0, 8, 0x72, 0x06, 0x29, 0x00};
+    EXPECT_TRUE(HoldsSense(descriptor, sizeof(descriptor)));
+    const uint8_t junk[2 + 4] = {0, 4, 0x10, 1, 2, 3};
+    EXPECT_FALSE(HoldsSense(junk, sizeof(junk)));
+}
+
+}  // namespace
+}  // namespace lunfs
