@@ -19,6 +19,7 @@ using namespace std::chrono_literals;
 
 constexpr size_t kAnswerBytes = 8192;  // READ KEYS room: 1023 keys
 constexpr int kFenceUnitAttentionRetries = 4;
+constexpr auto kReservationAnswerLimit = std::chrono::milliseconds(5000);
 
 bool IsUnitAttention(const Status& s) {
     return s.sense() && s.sense()->key == sense_key::kUnitAttention;
@@ -262,8 +263,15 @@ Result<std::shared_ptr<IscsiPath>> TargetFence::Control() {
 
 Status TargetFence::Call(PathIo& path, PathCommand command) {
     if (closing_limit_) return Call(path, std::move(command), *closing_limit_, false);
-    return Call(path, std::move(command),
-                std::chrono::seconds(options_.control.command_timeout_s) + 5s, true);
+    // A LOGICAL UNIT RESET is answered once the target's backend finished what it holds: it
+    // gets the commands' own timeout. Reservation commands are answered by the target at once
+    // (tgtd: on its main thread); one that is not is a session to give up on soon, and the
+    // fence is tried again on another.
+    const std::chrono::milliseconds limit =
+        command.kind == CommandKind::kLunReset
+            ? std::chrono::seconds(options_.control.command_timeout_s) + 5s
+            : std::chrono::milliseconds(kReservationAnswerLimit);
+    return Call(path, std::move(command), limit, true);
 }
 
 Status TargetFence::Call(PathIo& path, PathCommand command, std::chrono::milliseconds limit,

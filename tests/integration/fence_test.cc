@@ -185,7 +185,9 @@ class FenceTest : public IntegrationTest {
         EXPECT_GE(st["luns"][0]["paths"][0]["path_failures"].get<int>(), 1) << st.dump();
         EXPECT_GT(st["luns"][0]["paths"][1]["bytes_written"].get<uint64_t>(), 0u) << st.dump();
         if (expect_fenced) {
-            EXPECT_EQ(st["luns"][0]["fence"]["mode"], "reservation") << st.dump();
+            const std::string mode =
+                args.find("--fence reset") != std::string::npos ? "reset" : "reservation";
+            EXPECT_EQ(st["luns"][0]["fence"]["mode"], mode) << st.dump();
             EXPECT_GE(st["luns"][0]["fence"]["confirmed"].get<int>(), 1) << st.dump();
         }
     }
@@ -208,6 +210,12 @@ TEST_F(FenceTest, WriteHeldByTheTargetOfABlackHoledPathNeverLandsOverNewerData) 
 // The same through the write-back cache: X and Y reach the LUN when the cache writes them back.
 TEST_F(FenceTest, WriteBackFlushHeldByTheTargetNeverLandsOverNewerData) {
     RunStaleCopyScenario("--cache writeback", Fault::kNone, true);
+}
+
+// LOGICAL UNIT RESET alone (a LUN without persistent reservations): its answer waits for the
+// held copy too; bytes still on the wire are left to the timed rule, which it adds.
+TEST_F(FenceTest, WithTheResetFenceTheHeldWriteLandsBeforeNewerData) {
+    RunStaleCopyScenario("--cache none --fence reset", Fault::kNone, false);
 }
 
 // The test has teeth: with the timed fence (what lunfs did before it fenced through the
