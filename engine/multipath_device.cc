@@ -435,6 +435,7 @@ void MultipathDevice::Send(Extent e, bool last) {
 void MultipathDevice::OnDone(uint64_t id, Status status) {
     std::vector<std::shared_ptr<Parent>> finished;
     std::optional<Extent> retry;
+    bool fence = false;
     {
         std::lock_guard lock(mu_);
         auto it = in_flight_.find(id);
@@ -445,7 +446,7 @@ void MultipathDevice::OnDone(uint64_t id, Status status) {
             // Its path is being closed by the destructor: nothing is counted or re-sent.
             FinishLocked(e, std::move(status), finished);
         } else {
-            OnDoneLocked(std::move(e), std::move(status), retry, finished);
+            OnDoneLocked(std::move(e), std::move(status), retry, finished, fence);
         }
     }
     if (retry) {
@@ -454,11 +455,11 @@ void MultipathDevice::OnDone(uint64_t id, Status status) {
         });
     }
     Complete(finished);
-    MaybeFence();
+    if (fence) MaybeFence();  // only a failure asks for one: completions stay off the lock
 }
 
 void MultipathDevice::OnDoneLocked(Extent e, Status status, std::optional<Extent>& retry,
-                                   std::vector<std::shared_ptr<Parent>>& finished) {
+                                   std::vector<std::shared_ptr<Parent>>& finished, bool& fence) {
     const TimePoint now = clock_->Now();
     PathSlot& slot = slots_[e.slot];
     slot.Completed(WireBytes(e.kind, e.length), now - e.sent_at, now,
@@ -487,6 +488,7 @@ void MultipathDevice::OnDoneLocked(Extent e, Status status, std::optional<Extent
                 // starts from now on covers it.
                 e.parent->fence_need = fence_started_ + 1;
                 fence_needed_ = std::max(fence_needed_, e.parent->fence_need);
+                fence = fencer_ != nullptr;
             }
         }
         if (status.retryable() && e.attempts < options_.max_attempts && !shutting_down_) {

@@ -173,9 +173,10 @@ class MultipathDevice final : public BlockDevice {
     // Sends each in turn, the last one marked `last`.
     void SendAll(std::vector<Extent> extents);
     void OnDone(uint64_t id, Status status);
-    // OnDone's bookkeeping for a path still in use. Requires mu_.
+    // OnDone's bookkeeping for a path still in use; `fence`: the failure asks for a fence.
+    // Requires mu_.
     void OnDoneLocked(Extent e, Status status, std::optional<Extent>& retry,
-                      std::vector<std::shared_ptr<Parent>>& finished);
+                      std::vector<std::shared_ptr<Parent>>& finished, bool& fence);
     void OnPathState(size_t slot, PathState state);
     void OnPathStateLocked(size_t slot, PathState state, std::vector<RangeLock::Ticket>& unfenced);
     // The following require mu_.

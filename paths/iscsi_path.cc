@@ -440,8 +440,14 @@ void IscsiPath::LogOut(std::unique_lock<std::mutex>& ctx_lock) {
     logout_done_ = false;
     iscsi_set_timeout(ctx_, kLogoutTimeoutS);
     if (iscsi_logout_async(ctx_, &IscsiPath::OnLoggedOut, this) != 0) return;
-    const auto until = Clock::now() + std::chrono::seconds(kLogoutTimeoutS + 1);
-    while (ctx_ && !logout_done_ && !failure_ && Clock::now() < until) {
+    ServiceUntil(
+        ctx_lock, [this] { return logout_done_; },
+        Clock::now() + std::chrono::seconds(kLogoutTimeoutS + 1));
+}
+
+void IscsiPath::ServiceUntil(std::unique_lock<std::mutex>& ctx_lock,
+                             const std::function<bool()>& done, Clock::time_point until) {
+    while (ctx_ && !done() && !failure_ && Clock::now() < until) {
         pollfd fd = {iscsi_get_fd(ctx_), static_cast<short>(iscsi_which_events(ctx_)), 0};
         ctx_lock.unlock();
         const int ready = poll(&fd, 1, 100);
@@ -467,13 +473,8 @@ void IscsiPath::Unregister(std::unique_lock<std::mutex>& ctx_lock) {
                 SCSI_PERSISTENT_RESERVE_SCOPE_LU, 0, &params, &IscsiPath::OnUnregistered, this)) {
             break;
         }
-        while (ctx_ && unregister_answer_ == -1 && !failure_ && Clock::now() < until) {
-            pollfd fd = {iscsi_get_fd(ctx_), static_cast<short>(iscsi_which_events(ctx_)), 0};
-            ctx_lock.unlock();
-            const int ready = poll(&fd, 1, 100);
-            ctx_lock.lock();
-            if (iscsi_service(ctx_, ready > 0 ? fd.revents : 0) < 0) break;
-        }
+        ServiceUntil(
+            ctx_lock, [this] { return unregister_answer_ != -1; }, until);
         if (unregister_answer_ != SCSI_STATUS_CHECK_CONDITION) break;
     }
     if (unregister_answer_ == SCSI_STATUS_GOOD) {

@@ -127,6 +127,10 @@ class IscsiPath final : public PathIo {
     void ProbeDone(int status, scsi_task* task);
     Status TakeProbeAnswer(int step, Bytes answer);
     void LogOut(std::unique_lock<std::mutex>& ctx_lock);
+    // Services the session, letting ctx_mu_ go while it waits, until `done()`, `until`, or a
+    // failure: the waits of closing a session (logout, unregistering a host key).
+    void ServiceUntil(std::unique_lock<std::mutex>& ctx_lock, const std::function<bool()>& done,
+                      std::chrono::steady_clock::time_point until);
     void Unregister(std::unique_lock<std::mutex>& ctx_lock);
     static void OnUnregistered(iscsi_context* ctx, int status, void* data, void* self);
     static void OnLoggedOut(iscsi_context* ctx, int status, void* data, void* self);

@@ -96,12 +96,8 @@ Status TargetFence::Setup(const std::vector<std::shared_ptr<IscsiPath>>& paths) 
     PathIo& c = *control.value();
 
     // What the LUN supports, and who is registered on it already.
-    PathCommand caps;
-    caps.kind = CommandKind::kReserveIn;
-    caps.reservation.action = reserve::kReportCapabilities;
-    std::vector<uint8_t> answer(kAnswerBytes);
-    caps.iov = {{answer.data(), answer.size()}};
-    Status s = Call(c, caps);
+    std::vector<uint8_t> answer;
+    Status s = ReserveIn(c, reserve::kReportCapabilities, answer);
     bool supported = false;
     std::string unsupported = "the LUN does not support persistent reservations";
     if (s.ok()) {
@@ -185,20 +181,12 @@ Status TargetFence::Register(IscsiPath& path) { return Register(path, options_.k
 Status TargetFence::Register(IscsiPath& path, const std::shared_ptr<ReservationKeys>& keys) {
     // A unit attention (a fence's reset, a preemption) pending on the session answers the first
     // REGISTER: the next one goes through.
-    for (int attempt = 0;; ++attempt) {
-        auto promise = std::make_shared<std::promise<Status>>();
-        std::future<Status> answer = promise->get_future();
-        path.UseReservationKeys(keys, [promise](Status s) { promise->set_value(s); });
-        const auto limit = std::chrono::seconds(options_.control.command_timeout_s) + 5s;
-        if (answer.wait_for(limit) != std::future_status::ready) {
-            return Status::Fail(ETIMEDOUT, path.name() + ": no answer to REGISTER");
-        }
-        Status s = answer.get();
-        if (s.ok()) return s;
-        if (!IsUnitAttention(s) || attempt == kFenceUnitAttentionRetries) {
-            return Status::Fail(s.code(), path.name() + ": registering: " + s.message());
-        }
-    }
+    std::optional<Status> s = Await(
+        [&](std::function<void(Status)> done) { path.UseReservationKeys(keys, std::move(done)); },
+        std::chrono::seconds(options_.control.command_timeout_s) + 5s, false);
+    if (!s) return Status::Fail(ETIMEDOUT, path.name() + ": no answer to REGISTER");
+    if (!s->ok()) return Status::Fail(s->code(), path.name() + ": registering: " + s->message());
+    return *s;
 }
 
 bool TargetFence::Leftover(uint64_t key) const {
@@ -276,48 +264,59 @@ Status TargetFence::Call(PathIo& path, PathCommand command) {
 
 Status TargetFence::Call(PathIo& path, PathCommand command, std::chrono::milliseconds limit,
                          bool cancellable) {
+    std::optional<Status> s = Await(
+        [&](std::function<void(Status)> done) {
+            PathCommand c = command;
+            c.done = std::move(done);
+            path.Submit(std::move(c));
+        },
+        limit, cancellable);
+    if (s) return *s;
+    // The command completes, cancelled, when its session goes: its answer outlives it.
+    path.Reset("a fence command went unanswered");
+    return Status::Retryable(
+        cancellable && cancelled_.load() ? ECANCELED : ETIMEDOUT,
+        fmt::format("{}: no answer to {}", path.name(), CommandKindName(command.kind)),
+        Scope::kPath);
+}
+
+std::optional<Status> TargetFence::Await(
+    const std::function<void(std::function<void(Status)>)>& send, std::chrono::milliseconds limit,
+    bool cancellable) {
     for (int attempt = 0;; ++attempt) {
         auto promise = std::make_shared<std::promise<Status>>();
         std::future<Status> answer = promise->get_future();
-        PathCommand c = command;
-        c.done = [promise](Status s) { promise->set_value(std::move(s)); };
-        path.Submit(std::move(c));
+        send([promise](Status s) { promise->set_value(std::move(s)); });
         const auto until = std::chrono::steady_clock::now() + limit;
         bool ready = false;
         while (!ready && std::chrono::steady_clock::now() < until &&
                !(cancellable && cancelled_.load())) {
             ready = answer.wait_for(50ms) == std::future_status::ready;
         }
-        if (!ready) {
-            // The command completes, cancelled, when its session goes: the promise outlives it.
-            path.Reset("a fence command went unanswered");
-            return Status::Retryable(
-                cancellable && cancelled_.load() ? ECANCELED : ETIMEDOUT,
-                fmt::format("{}: no answer to {}", path.name(), CommandKindName(command.kind)),
-                Scope::kPath);
-        }
+        if (!ready) return std::nullopt;
         Status s = answer.get();
         if (s.ok() || !IsUnitAttention(s) || attempt == kFenceUnitAttentionRetries) return s;
     }
 }
 
-Result<RegisteredKeys> TargetFence::ReadKeys(PathIo& path) {
+Status TargetFence::ReserveIn(PathIo& path, uint8_t action, std::vector<uint8_t>& answer) {
     PathCommand c;
     c.kind = CommandKind::kReserveIn;
-    c.reservation.action = reserve::kReadKeys;
-    std::vector<uint8_t> answer(kAnswerBytes);
+    c.reservation.action = action;
+    answer.assign(kAnswerBytes, 0);
     c.iov = {{answer.data(), answer.size()}};
-    if (Status s = Call(path, c); !s.ok()) return s;
+    return Call(path, std::move(c));
+}
+
+Result<RegisteredKeys> TargetFence::ReadKeys(PathIo& path) {
+    std::vector<uint8_t> answer;
+    if (Status s = ReserveIn(path, reserve::kReadKeys, answer); !s.ok()) return s;
     return ParseReadKeys(answer);
 }
 
 Result<std::optional<ReservationHolder>> TargetFence::ReadReservation(PathIo& path) {
-    PathCommand c;
-    c.kind = CommandKind::kReserveIn;
-    c.reservation.action = reserve::kReadReservation;
-    std::vector<uint8_t> answer(kAnswerBytes);
-    c.iov = {{answer.data(), answer.size()}};
-    if (Status s = Call(path, c); !s.ok()) return s;
+    std::vector<uint8_t> answer;
+    if (Status s = ReserveIn(path, reserve::kReadReservation, answer); !s.ok()) return s;
     return ParseReadReservation(answer);
 }
 

@@ -114,6 +114,13 @@ class TargetFence final : public Fencer {
     Status Call(PathIo& path, PathCommand command);
     Status Call(PathIo& path, PathCommand command, std::chrono::milliseconds limit,
                 bool cancellable);
+    // Sends what `send` sends, handing it the callback for its answer, and waits for the answer
+    // as Call does (a UNIT ATTENTION sends it again); none within `limit` (or, `cancellable`,
+    // before Cancel()): nullopt.
+    std::optional<Status> Await(const std::function<void(std::function<void(Status)>)>& send,
+                                std::chrono::milliseconds limit, bool cancellable);
+    // PERSISTENT RESERVE IN `action` on `path`, its answer in `answer`.
+    Status ReserveIn(PathIo& path, uint8_t action, std::vector<uint8_t>& answer);
     Result<RegisteredKeys> ReadKeys(PathIo& path);
     Result<std::optional<ReservationHolder>> ReadReservation(PathIo& path);
     Status ReserveOut(PathIo& path, uint8_t action, uint8_t type, uint64_t sa_key);
